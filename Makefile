@@ -1,0 +1,34 @@
+# Two commands do all the set-up: `make serve` and `make test`. Both are idempotent: the venv is
+# reinstalled only when pyproject.toml changes, and each build step skips finished work itself.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install models serve test test-all clean-artifacts
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# The CPU wheel of torch first: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+models: install
+	$(BIN)/jishibang models build
+
+serve: models
+	$(BIN)/jishibang serve
+
+test: models
+	$(BIN)/python -m pytest
+
+# Everything, including the slow evaluations.
+test-all: models
+	$(BIN)/python -m pytest -m ""
+
+clean-artifacts:
+	rm -rf models/artifacts

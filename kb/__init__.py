@@ -1,0 +1,1 @@
+"""Knowledge: entries and their versions, curation, the embedder, indexes and hybrid search."""

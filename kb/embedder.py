@@ -1,0 +1,94 @@
+"""Sentence embeddings for retrieval and classification.
+
+Any sentence-transformers model works; the model's own prompt table decides the prefixes
+(multilingual-e5 needs ``query: `` / ``passage: ``, a model without prompts gets none).
+The model is loaded lazily in :meth:`Embedder.warm_up`, never at import.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+
+class EmbedderError(RuntimeError):
+    """The embedding model could not be loaded or used."""
+
+
+class Embedder:
+    """Encode queries and passages into L2-normalised float32 vectors.
+
+    >>> emb = Embedder("models/artifacts/multilingual-e5-small")  # doctest: +SKIP
+    >>> emb.encode_queries(["押金不退怎么办"]).shape  # doctest: +SKIP
+    (1, 384)
+    """
+
+    def __init__(self, model_name_or_path: str, device: str = "cpu", batch_size: int = 64) -> None:
+        self.model_name_or_path = model_name_or_path
+        self.device = device
+        self.batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load the model once; later calls do nothing."""
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is not None:
+                return
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                # local_files_only: nothing may be fetched at run time.
+                self._model = SentenceTransformer(
+                    self.model_name_or_path, device=self.device, local_files_only=True
+                )
+            except Exception as exc:  # the library raises many kinds; name the model in one error
+                raise EmbedderError(
+                    f"cannot load embedding model {self.model_name_or_path!r}: {exc}. "
+                    "Build the local model with `jishibang models build`."
+                ) from exc
+
+    @property
+    def model(self) -> SentenceTransformer:
+        self.warm_up()
+        assert self._model is not None
+        return self._model
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def dim(self) -> int:
+        dim = self.model.get_sentence_embedding_dimension()
+        if dim is None:
+            raise EmbedderError("model does not report its embedding dimension")
+        return int(dim)
+
+    def _encode(self, texts: Sequence[str], prompt_name: str) -> np.ndarray:
+        model = self.model
+        name = prompt_name if prompt_name in (model.prompts or {}) else None
+        vectors = model.encode(
+            list(texts),
+            prompt_name=name,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Shape (n, dim); for search queries and messages to classify."""
+        return self._encode(texts, "query")
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Shape (n, dim); for the texts that are searched."""
+        return self._encode(texts, "passage")

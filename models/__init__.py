@@ -1,0 +1,1 @@
+"""Model lifecycle: building the local embedding model, training and evaluating classifiers, artifacts."""

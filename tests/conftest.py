@@ -1,0 +1,86 @@
+"""Shared fixtures. Tests import the packages exactly as a client would."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def local_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The converted e5 model: the one `make models` built, else a fresh build in a temp dir."""
+    from models.e5_convert import build_e5_model, manifest_matches
+
+    built = REPO / "models" / "artifacts" / "multilingual-e5-small"
+    if manifest_matches(built, None):
+        return built
+    return build_e5_model(tmp_path_factory.mktemp("e5") / "multilingual-e5-small", progress=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the installed console command, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [str(BIN / "jishibang"), *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
+
+
+class LiveServer:
+    def __init__(self, url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.url = url
+        self.proc = proc
+        self.log_path = log_path
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, local_model_dir: Path) -> Iterator[LiveServer]:
+    """`jishibang serve` in a subprocess on a free port, with its own data dir."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "JISHIBANG_DATA_DIR": str(tmp_path / "data"),
+        "JISHIBANG_MODEL_DIR": str(local_model_dir.parent),
+    }
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(BIN / "jishibang"), "serve", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code in (200, 503):
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        else:
+            raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+        yield LiveServer(url, proc, log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

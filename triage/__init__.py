@@ -1,0 +1,1 @@
+"""Understanding one message: normalisation, PII masking, entities, issue types, urgency, referrals."""
