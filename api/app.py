@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.settings import Settings, configure_logging, get_settings
-from kb.embedder import Embedder
+from triage.embedder import Embedder
 
 log = logging.getLogger("jishibang.api")
 

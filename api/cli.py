@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,7 +23,11 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Build the local models.", no_args_is_help=True)
 bench_app = typer.Typer(help="Speed benchmarks; each prints JSON.", no_args_is_help=True)
+train_app = typer.Typer(help="Train models on the labelled data.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate models on held-out data; each prints JSON.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 
 
@@ -81,6 +86,109 @@ def bench_embed(
     _print_json(run(settings.local_e5_dir, n_queries=queries))
 
 
+def _triager(version: str | None = None):  # type: ignore[no-untyped-def]
+    from models.registry import load_triager
+    from triage.embedder import Embedder
+
+    settings = get_settings()
+    return load_triager(settings.model_dir, Embedder(settings.embedding_model_path), version)
+
+
+def _parse_now(now: str | None):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    if not now:
+        return None
+    try:
+        return datetime.fromisoformat(now)
+    except ValueError as exc:
+        raise CliError(f"--now must be an ISO date or datetime such as 2026-11-29T10:00, not {now!r}") from exc
+
+
+@app.command(
+    epilog='Example: jishibang triage "我喺蓬江跑美团，押金800元冇退" ; jishibang triage --jsonl notes.jsonl > out.jsonl'
+)
+def triage(
+    text: Annotated[str | None, typer.Argument(help="One message (call note or WeChat text).")] = None,
+    jsonl: Annotated[Path | None, typer.Option(help='Read lines {"id", "text"}; write one JSON result per line.')] = None,
+    now: Annotated[str | None, typer.Option(help="Message time for resolving 昨天/上个月 (ISO); default now.")] = None,
+) -> None:
+    """Classify a message: masked text, issue types, urgency, entities, deadlines, referrals (JSON)."""
+    from triage.errors import TextError
+
+    if (text is None) == (jsonl is None):
+        raise CliError("give either TEXT or --jsonl FILE")
+    triager = _triager()
+    when = _parse_now(now)
+    if text is not None:
+        _print_json(triager.analyse(text, when).to_dict())
+        return
+    assert jsonl is not None
+    if not jsonl.exists():
+        raise CliError(f"no such file: {jsonl}")
+    with open(jsonl, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            row_id: object = n
+            try:
+                row = json.loads(raw.decode("utf-8"))
+                if not isinstance(row, dict):
+                    raise ValueError("line is not a JSON object")
+                row_id = row.get("id", n)
+                result = triager.analyse(row.get("text"), when).to_dict()  # type: ignore[arg-type]
+                out = {"id": row_id, **result}
+            except TextError as exc:
+                out = {"id": row_id, "error": {"code": exc.code, "zh": exc.zh, "en": exc.en}}
+            except (UnicodeDecodeError, ValueError) as exc:
+                out = {"id": row_id, "error": {"code": "bad_line", "zh": "该行不是有效的 UTF-8 JSON", "en": str(exc)}}
+            typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@train_app.command("triage", epilog="Example: jishibang train triage")
+def train_triage_cmd(
+    if_missing: Annotated[bool, typer.Option(help="Do nothing when a current model already exists.")] = False,
+    no_embeddings: Annotated[bool, typer.Option(help="Compare TF-IDF only (no embedding model needed).")] = False,
+) -> None:
+    """Train and compare TF-IDF, embedding and combined classifiers; save the best with a manifest."""
+    from models.train_pipeline import train_and_save
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    result = train_and_save(
+        settings.model_dir,
+        settings.embedding_model_path,
+        settings.shared_dir,
+        settings.triage_reports_dir,
+        if_missing=if_missing,
+        use_embeddings=not no_embeddings,
+    )
+    _print_json(result)
+
+
+@eval_app.command("triage", epilog="Example: jishibang eval triage")
+def eval_triage_cmd(
+    version: Annotated[str | None, typer.Option(help="Model version (default: the current one).")] = None,
+) -> None:
+    """Evaluate the triage pipeline on the held-out test split; writes a confusion-matrix PNG."""
+    from models.train_pipeline import evaluate_current
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    _print_json(evaluate_current(settings.shared_dir, settings.triage_reports_dir, _triager(version)))
+
+
+@bench_app.command("triage", epilog="Example: jishibang bench triage --messages 500")
+def bench_triage_cmd(
+    messages: Annotated[int, typer.Option(help="Messages to time, one at a time.", min=50)] = 500,
+) -> None:
+    """Per-message triage latency p50/p95 with and without the embedding features, as JSON."""
+    from models.bench_triage import bench_triage
+
+    settings = get_settings()
+    _print_json(bench_triage(settings.model_dir, settings.embedding_model_path, settings.shared_dir, messages))
+
+
 def main() -> None:
     """Console entry point: run the app, turning any error into one line and exit code 1."""
     try:
@@ -93,6 +201,11 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the edge: every failure becomes one clean line
         import click
 
+        from triage.errors import TextError
+
+        if isinstance(exc, TextError):
+            typer.echo(f"error: {exc.en} / {exc.zh}", err=True)
+            sys.exit(1)
         if isinstance(exc, click.exceptions.ClickException):
             exc.show()
             sys.exit(exc.exit_code if exc.exit_code else 1)

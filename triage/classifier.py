@@ -1,0 +1,167 @@
+"""The trained triage model: issue types (multi-label, calibrated) and urgency, saved with a manifest.
+
+An artifact is a directory ``<model_dir>/triage/<version>/`` holding ``model.joblib`` and
+``manifest.json`` (label set, data hash, library versions, metrics, file hash). Loading refuses an
+artifact whose manifest does not match the file, the label set or the libraries in use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.pipeline import Pipeline
+
+from triage.errors import ArtifactError
+from triage.features import Encoder, attach_encoder, uses_embeddings
+from triage.taxonomy import issue_types, urgency_levels
+
+FORMAT_VERSION = 1
+CURRENT_FILE = "CURRENT"
+
+
+@dataclass
+class TriageModel:
+    """Features + one calibrated binary classifier per issue type + an urgency classifier."""
+
+    features: Pipeline
+    issue_clf: Any
+    urgency_clf: Any
+    labels: list[str]
+    thresholds: dict[str, float]
+    abstain_threshold: float
+    emergency_threshold: float
+    variant: str
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def needs_encoder(self) -> bool:
+        return uses_embeddings(self.features)
+
+    def attach_encoder(self, encoder: Encoder | None) -> None:
+        attach_encoder(self.features, encoder)
+
+    def predict_proba(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(issue-type probabilities (n, n_labels), urgency probabilities (n, 4) in ``urgency_classes``)."""
+        X = self.features.transform(texts)
+        return self.issue_clf.predict_proba(X), self.urgency_clf.predict_proba(X)
+
+    @property
+    def urgency_classes(self) -> list[str]:
+        return [str(c) for c in self.urgency_clf.classes_]
+
+
+def decide_labels(probs: np.ndarray, labels: list[str], thresholds: dict[str, float], abstain: float) -> list[str]:
+    """The predicted set for one message, best first; [] means abstain.
+
+    Types at or above their own threshold; if none passes but the best clears the abstain threshold,
+    the best alone (every message is about something). Used by tuning and serving alike.
+    """
+    order = np.argsort(-probs)
+    if probs[order[0]] < abstain:
+        return []
+    chosen = [labels[j] for j in order if probs[j] >= thresholds[labels[j]]] or [labels[order[0]]]
+    # An out-of-scope matter is not also a labour one, and the reverse.
+    if chosen[0] == "out_of_scope":
+        return ["out_of_scope"]
+    return [label for label in chosen if label != "out_of_scope"]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    import jieba
+    import scipy
+
+    return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "scipy": scipy.__version__, "jieba": jieba.__version__}
+
+
+def save(model: TriageModel, root: Path, version: str, manifest: dict[str, Any], make_current: bool = True) -> Path:
+    """Write ``root/version/`` atomically; optionally point ``root/CURRENT`` at it."""
+    target = root / version
+    tmp = root / f".{version}.tmp"
+    tmp.mkdir(parents=True, exist_ok=False)
+    encoder_backup = [getattr(s, "encoder_", None) for _, s in model.features.named_steps["union"].transformer_list]
+    model.manifest = {}
+    joblib.dump(model, tmp / "model.joblib", compress=3)
+    for (_, s), enc in zip(model.features.named_steps["union"].transformer_list, encoder_backup):
+        if enc is not None:
+            s.encoder_ = enc
+    full = {
+        "format_version": FORMAT_VERSION,
+        "version": version,
+        "labels": model.labels,
+        "urgency_levels": urgency_levels(),
+        "variant": model.variant,
+        "libraries": library_versions(),
+        "model_sha256": _sha256(tmp / "model.joblib"),
+        **manifest,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(full, ensure_ascii=False, indent=2), encoding="utf-8")
+    tmp.rename(target)
+    model.manifest = full
+    if make_current:
+        set_current(root, version)
+    return target
+
+
+def set_current(root: Path, version: str) -> None:
+    if not (root / version / "manifest.json").exists():
+        raise ArtifactError(f"no triage model version {version!r} under {root}")
+    tmp = root / f".{CURRENT_FILE}.tmp"
+    tmp.write_text(version + "\n", encoding="utf-8")
+    tmp.replace(root / CURRENT_FILE)
+
+
+def current_version(root: Path) -> str | None:
+    path = root / CURRENT_FILE
+    return path.read_text(encoding="utf-8").strip() if path.exists() else None
+
+
+def list_versions(root: Path) -> list[dict[str, Any]]:
+    out = []
+    for d in sorted(root.glob("*/manifest.json")):
+        m = json.loads(d.read_text(encoding="utf-8"))
+        out.append({"version": m["version"], "variant": m.get("variant"), "metrics": m.get("metrics", {}).get("test", {}),
+                    "created": m.get("created"), "current": m["version"] == current_version(root)})
+    return out
+
+
+def load(root: Path, version: str | None = None, embedding_id: str | None = None) -> TriageModel:
+    """Load a saved model, refusing one that does not match this code, its file or the label set."""
+    version = version or current_version(root)
+    if not version:
+        raise ArtifactError(f"no triage model under {root}: run `jishibang train triage`")
+    d = root / version
+    try:
+        manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"triage model {version}: unreadable manifest ({exc})") from exc
+    problems = []
+    if manifest.get("format_version") != FORMAT_VERSION:
+        problems.append(f"format {manifest.get('format_version')} != {FORMAT_VERSION}")
+    if manifest.get("labels") != issue_types():
+        problems.append("label set differs from the taxonomy")
+    if manifest.get("libraries", {}).get("scikit-learn") != sklearn.__version__:
+        problems.append(f"trained with scikit-learn {manifest.get('libraries', {}).get('scikit-learn')}, running {sklearn.__version__}")
+    if embedding_id and manifest.get("embedding_id") and manifest["embedding_id"] != embedding_id:
+        problems.append("trained with a different embedding model")
+    if not problems and _sha256(d / "model.joblib") != manifest.get("model_sha256"):
+        problems.append("model file does not match its manifest (corrupt or replaced)")
+    if problems:
+        raise ArtifactError(f"refusing triage model {version}: " + "; ".join(problems))
+    model: TriageModel = joblib.load(d / "model.joblib")
+    model.manifest = manifest
+    return model

@@ -1,0 +1,68 @@
+"""Referral targets ranked by the rules in ``triage/data/referral_rules.yaml``.
+
+The rules are data so staff can read and change them; this module only evaluates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from triage.entities import Entities
+from triage.lexicon import load_yaml
+from triage.rules import first_match
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    target: str
+    name: str
+    contact: str
+    reason: str
+    evidence: list[str] = field(default_factory=list)
+    score: float = 0.0
+
+
+def targets() -> dict[str, dict[str, str]]:
+    return dict(load_yaml("referral_rules.yaml")["targets"])
+
+
+def rank(
+    scores: dict[str, float],
+    normalised: str,
+    entities: Entities,
+    urgency: str,
+    limit: int = 4,
+) -> list[Referral]:
+    """``scores``: issue type -> score for the types considered present (labels and near-misses)."""
+    data = load_yaml("referral_rules.yaml")
+    best: dict[str, tuple[float, dict]] = {}
+    for rule in data["rules"]:
+        matching = [scores[t] for t in rule["issue_types"] if t in scores]
+        if not matching:
+            continue
+        if rule.get("urgency") and urgency not in rule["urgency"]:
+            continue
+        if rule.get("cues_any") and not first_match(rule["cues_any"], normalised):
+            continue
+        if rule.get("cues_none") and first_match(rule["cues_none"], normalised):
+            continue
+        if rule.get("roles_any") and not set(rule["roles_any"]) & set(entities.roles):
+            continue
+        if rule.get("platforms_any") and not set(rule["platforms_any"]) & set(entities.platforms):
+            continue
+        score = float(rule["weight"]) * max(matching)
+        if score > best.get(rule["target"], (0.0, {}))[0]:
+            best[rule["target"]] = (score, rule)
+    info = data["targets"]
+    ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:limit]
+    return [
+        Referral(
+            target=t,
+            name=info[t]["name"],
+            contact=info[t]["contact"],
+            reason=rule["reason"],
+            evidence=list(rule.get("evidence") or []),
+            score=round(score, 3),
+        )
+        for t, (score, rule) in ranked
+    ]
