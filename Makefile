@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Each step checks its own manifest and skips finished work.
 models: install
 	$(BIN)/jishibang models build
+	$(BIN)/jishibang kb seed
+	$(BIN)/jishibang kb reindex --if-stale
+	$(BIN)/jishibang train search --if-missing
+	$(BIN)/jishibang train triage --if-missing
 
 serve: models
 	$(BIN)/jishibang serve

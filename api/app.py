@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from api.context import Runtime, open_runtime, seed_if_empty
 from api.settings import Settings, configure_logging, get_settings
-from triage.embedder import Embedder
 
 log = logging.getLogger("jishibang.api")
 
@@ -31,9 +31,11 @@ class AppState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.embedder = Embedder(settings.embedding_model_path)
+        self.runtime: Runtime = open_runtime(settings)
+        self.embedder = self.runtime.embedder
         self.started_at = time.time()
         self.load_error: str | None = None
+        self.index_error: str | None = None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,6 +53,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception as exc:  # keep serving /healthz; /readyz reports the reason
             state.load_error = str(exc)
             log.error("embedding model not loaded: %s", exc)
+        seeded = seed_if_empty(state.runtime)
+        if seeded:
+            log.info("knowledge base seeded on first start: %s", seeded)
+        if state.load_error is None:
+            try:
+                state.runtime.index.load_or_build()
+            except Exception as exc:
+                state.index_error = str(exc)
+                log.error("search index not ready: %s", exc)
         yield
 
     app = FastAPI(
@@ -71,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state: AppState = app.state.jishibang
         checks: dict[str, str] = {}
         checks["embedding_model"] = "ok" if state.embedder.is_loaded else f"error: {state.load_error}"
+        if state.load_error is None:
+            checks["search_index"] = "ok" if state.runtime.index.searcher is not None else f"error: {state.index_error}"
         probe = settings.data_dir / ".ready-probe"
         try:
             probe.write_text("ok")

@@ -25,7 +25,9 @@ models_app = typer.Typer(help="Build the local models.", no_args_is_help=True)
 bench_app = typer.Typer(help="Speed benchmarks; each prints JSON.", no_args_is_help=True)
 train_app = typer.Typer(help="Train models on the labelled data.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate models on held-out data; each prints JSON.", no_args_is_help=True)
+kb_app = typer.Typer(help="The knowledge base: seed, reindex, import and export.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(kb_app, name="kb")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
@@ -187,6 +189,172 @@ def bench_triage_cmd(
 
     settings = get_settings()
     _print_json(bench_triage(settings.model_dir, settings.embedding_model_path, settings.shared_dir, messages))
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    from api.context import open_runtime
+
+    return open_runtime(get_settings())
+
+
+def _bar():  # type: ignore[no-untyped-def]
+    """A tqdm progress callback for long index builds (stderr)."""
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="text", file=sys.stderr)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return progress
+
+
+@kb_app.command("seed", epilog="Example: jishibang kb seed")
+def kb_seed() -> None:
+    """Import the statute articles and publish the team's seed entries (idempotent)."""
+    from kb.seed import seed
+
+    rt = _runtime()
+    _print_json(seed(rt.store, rt.settings.shared_dir))
+
+
+@kb_app.command("reindex", epilog="Example: jishibang kb reindex")
+def kb_reindex(
+    if_stale: Annotated[bool, typer.Option(help="Rebuild only when the saved index does not match the database.")] = False,
+) -> None:
+    """Rebuild the search index from the database (progress on stderr) and swap it in atomically."""
+    rt = _runtime()
+    searcher = rt.index.load_or_build(_bar()) if if_stale else rt.index.rebuild(_bar())
+    _print_json(searcher.build.manifest | {"entry_versions": len(searcher.build.manifest["entry_versions"])})
+
+
+@kb_app.command("export", epilog="Example: jishibang kb export --format csv > entries.csv")
+def kb_export(
+    format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    status: Annotated[str | None, typer.Option(help="Only entries with this status.")] = None,
+) -> None:
+    """Write every entry (current content and status) to stdout."""
+    from kb.transfer import export_entries
+
+    if format not in ("jsonl", "csv"):
+        raise CliError("--format must be jsonl or csv")
+    sys.stdout.write(export_entries(_runtime().store, format, status))  # type: ignore[arg-type]
+
+
+@kb_app.command("import", epilog="Example: jishibang kb import entries.jsonl --author 李编辑")
+def kb_import(
+    file: Annotated[Path, typer.Argument(help="A .jsonl or .csv file of entries.")],
+    author: Annotated[str, typer.Option(help="Recorded as the author of the new revisions.")] = "import",
+) -> None:
+    """Create or revise entries from a file; bad rows are reported by line and nothing is imported."""
+    from kb.transfer import import_entries
+
+    if not file.exists():
+        raise CliError(f"no such file: {file}")
+    fmt = "csv" if file.suffix.lower() == ".csv" else "jsonl"
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{file} is not UTF-8 text") from exc
+    rt = _runtime()
+    _print_json(import_entries(rt.store, text, fmt, author))  # type: ignore[arg-type]
+
+
+def _search_json(result) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    from dataclasses import asdict
+
+    return {"abstain": result.abstain, "reason": result.reason, "mode": result.mode,
+            "hits": [asdict(h) for h in result.hits]}
+
+
+@app.command(epilog='Example: jishibang search "站长收押金不退怎么办" --json ; jishibang search --jsonl queries.jsonl')
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to look for.")] = None,
+    jsonl: Annotated[Path | None, typer.Option(help='Read lines {"id", "text"}; write one result per line.')] = None,
+    mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
+    k: Annotated[int, typer.Option(help="Hits to return.", min=1, max=50)] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the default for --jsonl).")] = False,
+) -> None:
+    """Search published entries: {"abstain": bool, "hits": [...]} with calibrated scores."""
+    if (query is None) == (jsonl is None):
+        raise CliError("give either QUERY or --jsonl FILE")
+    if mode not in ("hybrid", "bm25", "dense"):
+        raise CliError("--mode must be hybrid, bm25 or dense")
+    rt = _runtime()
+    rt.index.load_or_build()
+    if query is not None:
+        if not query.strip():
+            raise CliError("the query is empty")
+        result = rt.index.search(query, k=k, mode=mode)
+        if as_json:
+            _print_json(_search_json(result))
+        else:
+            typer.echo("no good answer (abstain)" if result.abstain else "")
+            for h in result.hits:
+                typer.echo(f"{h.score:.2f}  {h.slug}  {h.title}  [{','.join(h.retrievers)}]")
+        return
+    assert jsonl is not None
+    if not jsonl.exists():
+        raise CliError(f"no such file: {jsonl}")
+    for n, raw in enumerate(jsonl.read_bytes().splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw.decode("utf-8"))
+            text = row["text"]
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError("text is empty")
+            out = {"id": row.get("id", n), **_search_json(rt.index.search(text, k=k, mode=mode))}
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            out = {"id": n, "error": f"line {n}: {exc}"}
+        typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@train_app.command("search", epilog="Example: jishibang train search")
+def train_search_cmd(
+    if_missing: Annotated[bool, typer.Option(help="Do nothing when a calibrator exists.")] = False,
+) -> None:
+    """Fit the search-score calibrator on held-out signals (never on the evaluation queries)."""
+    from models.search_calibration import collect, fit
+
+    settings = get_settings()
+    if if_missing and settings.search_calibrator_path.exists():
+        _print_json({"skipped": True, "path": str(settings.search_calibrator_path)})
+        return
+    rt = _runtime()
+    searcher = rt.index.load_or_build(_bar())
+    calibrator = fit(collect(searcher, settings.shared_dir))
+    calibrator.save(settings.search_calibrator_path)
+    _print_json(calibrator.params)
+
+
+@eval_app.command("search", epilog="Example: jishibang eval search")
+def eval_search_cmd(
+    statutes: Annotated[bool, typer.Option(help="Also run the lawbench real-data check (slow the first time).")] = False,
+) -> None:
+    """hit@1, hit@3, MRR and off-topic false answers for BM25, dense and hybrid, side by side."""
+    from models.search_eval import evaluate, load_queries, statute_recall
+
+    rt = _runtime()
+    searcher = rt.index.load_or_build(_bar())
+    report = evaluate(searcher, load_queries())
+    if statutes:
+        report["lawbench_statutes"] = statute_recall(_statute_searcher(rt), rt.settings.shared_dir)
+    _print_json(report)
+
+
+def _statute_searcher(rt):  # type: ignore[no-untyped-def]
+    from kb.service import IndexManager, statute_docs
+
+    manager = IndexManager(rt.store, rt.settings.index_dir / "statutes", rt.embedder, rt.index.model_id,
+                           hnsw_above=rt.settings.hnsw_above, docs=lambda: statute_docs(rt.store))
+    return manager.load_or_build(_bar())
 
 
 def main() -> None:

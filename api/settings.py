@@ -41,6 +41,7 @@ class Settings(BaseSettings):
         default=Path("../shared"),
         description="Read-only reference data beside the repo (statutes, real messages for evaluation).",
     )
+    hnsw_above: int = Field(default=50_000, ge=1, description="Rows above which the dense index uses HNSW.")
     log_level: LogLevel = "INFO"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -59,6 +60,14 @@ class Settings(BaseSettings):
     @property
     def local_e5_dir(self) -> Path:
         return self.model_dir / LOCAL_E5_NAME
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def search_calibrator_path(self) -> Path:
+        return self.model_dir / "search" / "calibrator.json"
 
     @property
     def triage_reports_dir(self) -> Path:

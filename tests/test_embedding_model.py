@@ -247,4 +247,12 @@ def test_bad_source_files_raise_clear_errors(tmp_path: Path) -> None:
         assert not manifest_matches(out, path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # temp dirs cleaned up
     assert issubclass(E5FormatError, ValueError)
+    # an existing directory that is not a previous build is never replaced
+    foreign = tmp_path / "not-a-model"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(FileExistsError):
+        build_e5_model(foreign, progress=False)
+    assert (foreign / "notes.txt").read_text(encoding="utf-8") == "keep me"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert os.path.getsize(default_source()) == len(good)

@@ -43,7 +43,9 @@ def find(labels: list[str], normalised: str, entities: Entities, today: date) ->
         if not set(rule["issue_types"]) & set(labels):
             continue
         if rule.get("cues") and not first_match(rule["cues"], normalised):
-            continue
+            gig = bool(entities.platforms or entities.roles)
+            if not (rule.get("gig_worker") and gig):
+                continue
         starts = start if rule["starts_from"] == "earliest_date" else None
         due = starts + timedelta(days=int(rule["days"])) if starts and rule.get("days") else None
         out.append(

@@ -1,0 +1,51 @@
+"""Wiring: settings -> database, store, embedder, index and triage model. Used by the app and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from api.settings import Settings
+from kb.db import make_engine, migrate, session_factory
+from kb.seed import seed
+from kb.service import IndexManager
+from kb.store import EntryStore
+from models.registry import embedding_id, load_triager
+from triage.embedder import Embedder
+from triage.pipeline import Triager
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: EntryStore
+    embedder: Embedder
+    index: IndexManager
+    statutes: IndexManager | None = None
+    _triager: Triager | None = field(default=None, repr=False)
+
+    @property
+    def triager(self) -> Triager:
+        if self._triager is None:
+            self._triager = load_triager(self.settings.model_dir, self.embedder)
+        return self._triager
+
+
+def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
+    """Connect to the database (migrating it), and set up the embedder and index manager (lazy)."""
+    settings.ensure_dirs()
+    if migrate_db:
+        migrate(settings.sqlalchemy_url)
+    store = EntryStore(session_factory(make_engine(settings.sqlalchemy_url)), today=date.today)
+    embedder = Embedder(settings.embedding_model_path)
+    model_id = embedding_id(settings.embedding_model_path)
+    index = IndexManager(store, settings.index_dir / "entries", embedder, model_id,
+                         calibrator_path=settings.search_calibrator_path, hnsw_above=settings.hnsw_above)
+    return Runtime(settings, store, embedder, index)
+
+
+def seed_if_empty(rt: Runtime) -> dict[str, int] | None:
+    """First start: load statutes and the team's entries."""
+    if rt.store.list(limit=1)[1]:
+        return None
+    return seed(rt.store, rt.settings.shared_dir)

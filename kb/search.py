@@ -1,0 +1,202 @@
+"""Hybrid search over an :class:`~kb.index.IndexBuild`: BM25 and dense, fused by reciprocal rank.
+
+The match score is a probability from a small calibrator fitted on held-out data (see
+``models/search_calibration.py``), so one cut-off can say "no good answer": a greeting or an
+off-topic question gets ``abstain: true`` instead of a confident entry.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.index import EncodeFn, IndexBuild
+from triage.segment import Segmenter
+
+MODES = ("hybrid", "bm25", "dense")
+RRF_K = 60
+CANDIDATES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    entry_id: int
+    slug: str
+    kind: str
+    title: str
+    issue_types: list[str]
+    status: str
+    version: int
+    score: float  # calibrated probability that this entry answers the query
+    fused: float
+    retrievers: list[str]
+    bm25_rank: int | None = None
+    dense_rank: int | None = None
+    matched: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    abstain: bool
+    hits: list[Hit]
+    mode: str
+    reason: str | None = None
+    threshold: float | None = None
+
+
+@dataclass
+class Candidate:
+    pos: int
+    bm25: float = 0.0
+    bm25_rank: int | None = None
+    cos_q: float = 0.0
+    cos_a: float = 0.0
+    dense_rank: int | None = None
+    matched: str | None = None
+    fused: float = 0.0
+    features: list[float] = field(default_factory=list)
+
+
+FEATURES = ("bm25_norm", "bm25_top", "cos_q", "cos_a", "inv_bm25_rank", "inv_dense_rank", "both_top3", "margin")
+
+
+class Calibrator:
+    """Logistic regression on match features, one per mode, stored as JSON (no pickles)."""
+
+    def __init__(self, params: dict[str, dict[str, Any]]) -> None:
+        self.params = params
+
+    def probability(self, mode: str, features: Sequence[float]) -> float:
+        p = self.params.get(mode)
+        if not p:
+            return float("nan")
+        z = float(np.dot(p["coef"], features) + p["intercept"])
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def threshold(self, mode: str) -> float:
+        return float(self.params.get(mode, {}).get("threshold", 0.5))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.params, ensure_ascii=False, indent=1), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Calibrator | None:
+        if not path.exists():
+            return None
+        return cls(json.loads(path.read_text(encoding="utf-8")))
+
+
+class Searcher:
+    """Search one index build. Cheap to create; hold one per build (a rebuild makes a new one)."""
+
+    def __init__(self, build: IndexBuild, encode_query: EncodeFn | None, calibrator: Calibrator | None,
+                 segmenter: Segmenter | None = None) -> None:
+        self.build = build
+        self.encode_query = encode_query if build.faiss_index is not None else None
+        self.calibrator = calibrator
+        self.segmenter = segmenter or Segmenter()
+        vocab = getattr(build.bm25, "vocab_dict", None) or {}
+        self._vocab = set(vocab)
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return MODES if self.encode_query is not None else ("bm25",)
+
+    def candidates(self, query: str, mode: str, exclude_text: str | None = None,
+                   query_vector: np.ndarray | None = None) -> list[Candidate]:
+        """Per-entry candidates with their raw retrieval signals, in fused order."""
+        b = self.build
+        rows = b.rows
+        cands: dict[int, Candidate] = {}
+        n_rows = len(rows.texts)
+        if n_rows == 0:
+            return []
+        tokens = [t for t in self.segmenter(query) if t in self._vocab]
+        if mode in ("hybrid", "bm25") and tokens:
+            ids, scores = b.bm25.retrieve([tokens], k=min(CANDIDATES, n_rows), show_progress=False, n_threads=1)
+            rank = 0
+            for row, score in zip(ids[0], scores[0]):
+                if score <= 0 or (exclude_text is not None and rows.texts[row] == exclude_text):
+                    continue
+                pos = int(rows.entry_pos[row])
+                c = cands.setdefault(pos, Candidate(pos))
+                if c.bm25_rank is None:
+                    c.bm25_rank, c.bm25 = rank, float(score)
+                    rank += 1
+        if mode in ("hybrid", "dense") and self.encode_query is not None:
+            vec = query_vector if query_vector is not None else self.encode_query([query])[0]
+            sims, ids = b.faiss_index.search(np.ascontiguousarray(vec[None, :], dtype=np.float32), min(CANDIDATES, n_rows))
+            rank = 0
+            for row, sim in zip(ids[0], sims[0]):
+                if row < 0 or (exclude_text is not None and rows.texts[row] == exclude_text):
+                    continue
+                pos = int(rows.entry_pos[row])
+                c = cands.setdefault(pos, Candidate(pos))
+                if rows.field[row] == "question":
+                    c.cos_q = max(c.cos_q, float(sim))
+                else:
+                    c.cos_a = max(c.cos_a, float(sim))
+                if c.dense_rank is None:
+                    c.dense_rank, c.matched = rank, rows.texts[row]
+                    rank += 1
+        for c in cands.values():
+            c.fused = sum(1.0 / (RRF_K + r + 1) for r in (c.bm25_rank, c.dense_rank) if r is not None)
+        ordered = sorted(cands.values(), key=lambda c: -c.fused)
+        top_bm25 = max((c.bm25 for c in ordered), default=0.0)
+        second = ordered[1].fused if len(ordered) > 1 else 0.0
+        for i, c in enumerate(ordered):
+            c.features = [
+                c.bm25 / (1.0 + c.bm25),
+                c.bm25 / top_bm25 if top_bm25 else 0.0,
+                c.cos_q,
+                c.cos_a,
+                1.0 / (1 + c.bm25_rank) if c.bm25_rank is not None else 0.0,
+                1.0 / (1 + c.dense_rank) if c.dense_rank is not None else 0.0,
+                1.0 if (c.bm25_rank is not None and c.bm25_rank < 3 and c.dense_rank is not None and c.dense_rank < 3) else 0.0,
+                (c.fused - second) * RRF_K if i == 0 else 0.0,
+            ]
+        return ordered
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid", issue_types: Sequence[str] | None = None,
+               kinds: Sequence[str] | None = None, jurisdictions: Sequence[str] | None = None,
+               exclude_text: str | None = None, query_vector: np.ndarray | None = None) -> SearchResult:
+        if mode not in self.modes:
+            raise ValueError(f"mode {mode!r} not available; this index supports {self.modes}")
+        ordered = self.candidates(query, mode, exclude_text, query_vector)
+        entries = self.build.entries
+        if kinds:
+            ordered = [c for c in ordered if entries[c.pos].kind in kinds]
+        if jurisdictions:
+            ordered = [c for c in ordered if entries[c.pos].jurisdiction in jurisdictions]
+        if issue_types:
+            # A gentle boost for entries about the types triage found; it reorders near-ties only.
+            wanted = set(issue_types)
+            for c in ordered:
+                overlap = len(wanted & set(entries[c.pos].issue_types))
+                c.fused *= 1.0 + 0.1 * min(overlap, 2)
+            ordered.sort(key=lambda c: -c.fused)
+        hits = []
+        for c in ordered[:k]:
+            e = entries[c.pos]
+            score = self.calibrator.probability(mode, c.features) if self.calibrator else float("nan")
+            retrievers = [name for name, r in (("bm25", c.bm25_rank), ("dense", c.dense_rank)) if r is not None]
+            hits.append(Hit(e.entry_id, e.slug, e.kind, e.title, list(e.issue_types), e.status, e.version,
+                            round(score, 4) if not math.isnan(score) else float("nan"), round(c.fused, 6), retrievers,
+                            c.bm25_rank, c.dense_rank, c.matched))
+        if not hits:
+            return SearchResult(True, [], mode, "no entry matches the query")
+        if self.calibrator is None or math.isnan(hits[0].score):
+            return SearchResult(False, hits, mode, "uncalibrated: scores are not probabilities")
+        t = self.calibrator.threshold(mode)
+        if hits[0].score < t:
+            return SearchResult(True, hits, mode, f"best match {hits[0].score:.2f} is below {t:.2f}: no good answer", t)
+        return SearchResult(False, hits, mode, None, t)

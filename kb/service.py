@@ -1,0 +1,156 @@
+"""The knowledge base as the app uses it: the store, the derived index, and search over it.
+
+:class:`IndexManager` keeps the current index build. Publishing or archiving an entry schedules a
+rebuild on a background thread; unchanged texts reuse cached vectors, so only the changed entry is
+re-encoded. The new build replaces the old one in a single reference assignment, so a search
+always runs against one complete build.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from kb import index as idx
+from kb.search import Calibrator, Searcher, SearchResult
+from kb.store import ChangeEvent, EntryStore
+from triage.embedder import Embedder
+
+log = logging.getLogger("jishibang.kb")
+ProgressFn = Callable[[str, int, int], None]
+# Actions that can change what is published (and so what is searchable).
+_INDEX_ACTIONS = {"approve", "archive", "restore", "import", "create", "flag", "rollback", "edit"}
+
+
+def suggestible_docs(store: EntryStore, today: date) -> list[idx.DocEntry]:
+    """Published, current entries as the index sees them (their published revision's content)."""
+    docs = []
+    views, _ = store.list(limit=10**9)
+    for v in views:
+        if not v.suggestible(today):
+            continue
+        c = store.published_content(v)
+        if c is None:
+            continue
+        docs.append(idx.DocEntry(v.id, v.slug, c.kind, c.title, tuple(c.issue_types), c.jurisdiction, "published",
+                                 v.published_version or v.version, tuple(c.search_questions()), c.search_answer()))
+    return docs
+
+
+def statute_docs(store: EntryStore) -> list[idx.DocEntry]:
+    """Imported statute articles as searchable documents (kind ``statute``)."""
+    return [idx.DocEntry(r["id"], f"statute-{r['id']}", "statute", f"{r['law']} {r['article']}", (), "national",
+                         "published", 1, (f"{r['law']} {r['chapter']}".strip(),), r["text"]) for r in store.statutes()]
+
+
+class IndexManager:
+    def __init__(self, store: EntryStore, root: Path, embedder: Embedder | None, model_id: str | None,
+                 calibrator_path: Path | None = None, hnsw_above: int = 50_000,
+                 today: Callable[[], date] = date.today,
+                 docs: Callable[[], list[idx.DocEntry]] | None = None) -> None:
+        self.store = store
+        self._docs = docs or (lambda: suggestible_docs(store, self.today()))
+        self.root = root
+        self.embedder = embedder
+        self.model_id = model_id
+        self.calibrator_path = calibrator_path
+        self.hnsw_above = hnsw_above
+        self.today = today
+        self.cache = idx.VectorCache(root / "vectors.npz")
+        self._searcher: Searcher | None = None
+        self._lock = threading.Lock()  # one rebuild at a time
+        self._state = threading.Lock()  # guards _pending/_running
+        self._pending = False
+        self._running = False
+        self._idle = threading.Event()
+        self._idle.set()
+        self.rebuilds = 0
+        store.listeners.append(self.on_change)
+
+    # --- the current index -------------------------------------------------------------------------
+
+    @property
+    def searcher(self) -> Searcher | None:
+        return self._searcher
+
+    def _encoders(self) -> tuple[idx.EncodeFn | None, idx.EncodeFn | None]:
+        if self.embedder is None:
+            return None, None
+        self.embedder.warm_up()
+        return self.embedder.encode_queries, self.embedder.encode_passages
+
+    def _make_searcher(self, build: idx.IndexBuild) -> Searcher:
+        calibrator = Calibrator.load(self.calibrator_path) if self.calibrator_path else None
+        q, _ = self._encoders()
+        return Searcher(build, q, calibrator)
+
+    def load_or_build(self, progress: ProgressFn | None = None) -> Searcher:
+        """Use the saved index when it matches the database and model; otherwise rebuild."""
+        build = idx.load(self.root)
+        docs = self._docs()
+        wanted = {str(d.entry_id): d.version for d in docs}
+        if build is not None and build.manifest.get("entry_versions") == wanted and (
+            build.manifest.get("model_id") == (self.model_id if self.embedder else None)
+        ):
+            self._searcher = self._make_searcher(build)
+            return self._searcher
+        return self.rebuild(progress, docs)
+
+    def rebuild(self, progress: ProgressFn | None = None, docs: list[idx.DocEntry] | None = None) -> Searcher:
+        with self._lock:
+            docs = docs if docs is not None else self._docs()
+            q, p = self._encoders()
+            build = idx.build(docs, q, p, self.cache, self.model_id, self.hnsw_above, progress)
+            idx.save(build, self.root)
+            searcher = self._make_searcher(build)
+            self._searcher = searcher  # the swap: one reference assignment
+            self.rebuilds += 1
+            log.info("index rebuilt: %d entries, %d rows in %.2fs", build.manifest["entries"], build.manifest["rows"],
+                     build.manifest["build_seconds"])
+            return searcher
+
+    def reload_calibrator(self) -> None:
+        if self._searcher is not None:
+            self._searcher = self._make_searcher(self._searcher.build)
+
+    # --- incremental updates -----------------------------------------------------------------------
+
+    def on_change(self, event: ChangeEvent) -> None:
+        if event.action in _INDEX_ACTIONS and self._searcher is not None:
+            self.schedule_rebuild()
+
+    def schedule_rebuild(self) -> None:
+        """Coalesce bursts of changes into one background rebuild."""
+        with self._state:
+            self._pending = True
+            self._idle.clear()
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="kb-reindex", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._state:
+                if not self._pending:
+                    self._running = False
+                    self._idle.set()
+                    return
+                self._pending = False
+            try:
+                self.rebuild()
+            except Exception:  # keep serving the old index; the next change retries
+                log.exception("background reindex failed")
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        return self._idle.wait(timeout)
+
+    # --- search ------------------------------------------------------------------------------------
+
+    def search(self, query: str, **kwargs) -> SearchResult:  # type: ignore[no-untyped-def]
+        searcher = self._searcher
+        if searcher is None:
+            searcher = self.load_or_build()
+        return searcher.search(query, **kwargs)
