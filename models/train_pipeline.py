@@ -36,13 +36,18 @@ def train_and_save(
         cache = model_dir / "cache" / f"triage-embeddings-{emb_id.replace(':', '_').replace('/', '_')}.npz"
         encoder = CachedEncoder(embedder.encode_queries, cache, progress=True)
     variants = VARIANTS if use_embeddings else ("tfidf",)
-    best, comparison = train(examples, encoder, variants=variants)
+    best, comparison, per_variant = train(examples, encoder, variants=variants)
     if isinstance(encoder, CachedEncoder):
         encoder.save()
     test = by_split(examples)["test"]
     png = reports_dir / "triage_confusion.png"
     metrics = {"test": _summary(eval_triage.evaluate(Triager(best.model), test, png))}
     path = save_model(best, examples, root, metrics, comparison, emb_id)
+    if best.variant != "tfidf" and "tfidf" in per_variant:
+        # Kept beside the winner (not current): the no-embedding baseline for `bench triage`.
+        side = per_variant["tfidf"]
+        side_test = _summary(eval_triage.evaluate(Triager(side.model), test))
+        save_model(side, examples, root, {"test": side_test}, comparison, None, make_current=False, suffix="-tfidf")
     report = {"version": path.name, "variant": best.variant, "C": best.C, "val_macro_f1": best.val_macro_f1,
               "comparison": comparison, "test": metrics["test"], "confusion_png": str(png),
               "counts": {s: len(v) for s, v in by_split(examples).items()}}

@@ -162,8 +162,9 @@ def train(
     variants: Sequence[str] = VARIANTS,
     Cs: Sequence[float] = (2.0, 8.0),
     log: Progress = _log_stderr,
-) -> tuple[Candidate, list[dict[str, Any]]]:
-    """Fit every variant x C on train, tune on val, return the best by val macro-F1 and a comparison."""
+) -> tuple[Candidate, list[dict[str, Any]], dict[str, Candidate]]:
+    """Fit every variant x C on train, tune on val. Returns the best by val macro-F1, the comparison
+    table, and the best candidate of each variant."""
     labels = issue_types()
     splits = by_split(examples)
     train_ex, val_ex = splits["train"], splits["val"]
@@ -174,6 +175,7 @@ def train(
     Xva_text = [mask(e.text).text for e in val_ex]
     comparison: list[dict[str, Any]] = []
     best: Candidate | None = None
+    per_variant: dict[str, Candidate] = {}
     configs = [(v, C) for v in variants for C in Cs if v == "tfidf" or encoder is not None]
     for variant, C in tqdm(configs, desc="training", unit="model"):
         t0 = time.perf_counter()
@@ -194,16 +196,19 @@ def train(
                "fit_seconds": round(time.perf_counter() - t0, 1)}
         comparison.append(row)
         log(json.dumps(row, ensure_ascii=False))
+        cand = Candidate(variant, C, model, macro)
         if best is None or macro > best.val_macro_f1 + 1e-9:
-            best = Candidate(variant, C, model, macro)
+            best = cand
+        if variant not in per_variant or macro > per_variant[variant].val_macro_f1 + 1e-9:
+            per_variant[variant] = cand
     if best is None:
         raise ValueError("no model was trained (no variants?)")
-    return best, comparison
+    return best, comparison, per_variant
 
 
 def save_model(best: Candidate, examples: list[Example], root: Path, metrics: dict[str, Any], comparison: list[dict[str, Any]],
-               embedding_id: str | None, make_current: bool = True) -> Path:
-    version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+               embedding_id: str | None, make_current: bool = True, suffix: str = "") -> Path:
+    version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + suffix
     counts = {s: len(v) for s, v in by_split(examples).items()}
     manifest = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -121,13 +121,16 @@ def _articles() -> set[tuple[str, str]]:
 @pytest.mark.parametrize(
     "text",
     ["保安正在打我 救命", "我不想活了", "药都买好了，最后一次麻烦你们", "兄弟们我先走了 这辈子跑单跑够了",
-     "佢哋而家围住我打", "同事被车撞了倒在地上没反应", "刚刚摔了流了好多血", "電池冒烟了着火了"],
+     "佢哋而家围住我打", "同事被车撞了倒在地上没反应", "刚刚摔了流了好多血", "電池冒烟了着火了",
+     "我准备今晚收工就去做个了断", "有时候觉得带着孩子一起走算了"],
 )
 def test_emergency_cues_fire(text) -> None:
     assert assess(normalize(text), ents(text)).level == "emergency"
 
 
-@pytest.mark.parametrize("text", ["快被罚死了", "被气死了", "热死了今天", "压力好大但还能撑", "撞单了怎么办"])
+@pytest.mark.parametrize(
+    "text", ["快被罚死了", "被气死了", "热死了今天", "压力好大但还能撑", "撞单了怎么办", "我和同事一起走路送餐"]
+)
 def test_idioms_are_not_emergencies(text) -> None:
     assert assess(normalize(text), ents(text)).level != "emergency"
 
