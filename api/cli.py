@@ -357,6 +357,20 @@ def _statute_searcher(rt):  # type: ignore[no-untyped-def]
     return manager.load_or_build(_bar())
 
 
+@bench_app.command("search", epilog="Example: jishibang bench search --synthetic 100000")
+def bench_search_cmd(
+    synthetic: Annotated[int, typer.Option(help="Entries in the synthetic KB.", min=1000)] = 100_000,
+) -> None:
+    """Search p50/p95 with and without the query embedding (seed KB and a synthetic KB); reindex times."""
+    from models.bench_search import bench_search
+    from models.search_eval import load_queries
+
+    rt = _runtime()
+    searcher = rt.index.load_or_build(_bar())
+    queries = [q["query"] for q in load_queries()][:300]
+    _print_json(bench_search(searcher, queries, rt.embedder.encode_queries, synthetic, rt.settings.hnsw_above))
+
+
 def main() -> None:
     """Console entry point: run the app, turning any error into one line and exit code 1."""
     try:

@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 
 from triage.errors import ArtifactError
 from triage.features import Encoder, attach_encoder, uses_embeddings
+from triage.linear import CompiledLinear, compile_multiclass, compile_ovr
 from triage.taxonomy import issue_types, urgency_levels
 
 FORMAT_VERSION = 1
@@ -47,9 +48,26 @@ class TriageModel:
     def attach_encoder(self, encoder: Encoder | None) -> None:
         attach_encoder(self.features, encoder)
 
+    issue_fast: CompiledLinear | None = None
+    urgency_fast: CompiledLinear | None = None
+
+    def compile(self) -> None:
+        """Precompute the serving form of both classifiers (see :mod:`triage.linear`).
+
+        A label that never occurred in training has a constant predictor that cannot be compiled;
+        such a model keeps the (slower, equal) sklearn path.
+        """
+        try:
+            self.issue_fast = compile_ovr(self.issue_clf, self.labels)
+            self.urgency_fast = compile_multiclass(self.urgency_clf)
+        except AttributeError:
+            self.issue_fast = self.urgency_fast = None
+
     def predict_proba(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(issue-type probabilities (n, n_labels), urgency probabilities (n, 4) in ``urgency_classes``)."""
         X = self.features.transform(texts)
+        if self.issue_fast is not None and self.urgency_fast is not None:
+            return self.issue_fast.predict_proba(X), self.urgency_fast.predict_proba(X)
         return self.issue_clf.predict_proba(X), self.urgency_clf.predict_proba(X)
 
     @property
@@ -95,6 +113,7 @@ def save(model: TriageModel, root: Path, version: str, manifest: dict[str, Any],
     tmp.mkdir(parents=True, exist_ok=False)
     encoder_backup = [getattr(s, "encoder_", None) for _, s in model.features.named_steps["union"].transformer_list]
     model.manifest = {}
+    model.issue_fast = model.urgency_fast = None  # derived on load; the file keeps only what was fitted
     joblib.dump(model, tmp / "model.joblib", compress=3)
     for (_, s), enc in zip(model.features.named_steps["union"].transformer_list, encoder_backup):
         if enc is not None:
@@ -164,4 +183,5 @@ def load(root: Path, version: str | None = None, embedding_id: str | None = None
         raise ArtifactError(f"refusing triage model {version}: " + "; ".join(problems))
     model: TriageModel = joblib.load(d / "model.joblib")
     model.manifest = manifest
+    model.compile()
     return model
