@@ -118,8 +118,12 @@ def triage(
     """Classify a message: masked text, issue types, urgency, entities, deadlines, referrals (JSON)."""
     from triage.errors import TextError
 
+    from triage.normalize import check_text
+
     if (text is None) == (jsonl is None):
         raise CliError("give either TEXT or --jsonl FILE")
+    if text is not None:
+        check_text(text)  # bad input fails before any model is loaded
     triager = _triager()
     when = _parse_now(now)
     if text is not None:
@@ -218,7 +222,7 @@ def _bar():  # type: ignore[no-untyped-def]
 @kb_app.command("seed", epilog="Example: jishibang kb seed")
 def kb_seed() -> None:
     """Import the statute articles and publish the team's seed entries (idempotent)."""
-    from kb.seed import seed
+    from kb.seeding import seed
 
     rt = _runtime()
     _print_json(seed(rt.store, rt.settings.shared_dir))

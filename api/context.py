@@ -7,7 +7,7 @@ from datetime import date
 
 from api.settings import Settings
 from kb.db import make_engine, migrate, session_factory
-from kb.seed import seed
+from kb.seeding import seed
 from kb.service import IndexManager
 from kb.store import EntryStore
 from models.registry import embedding_id, load_triager

@@ -61,6 +61,7 @@ class IndexBuild:
     dim: int | None
     manifest: dict[str, Any]
     path: Path | None = None
+    doc_freq: dict[str, int] = field(default_factory=dict)  # token -> rows containing it (for IDF weights)
     pos_by_id: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -158,6 +159,10 @@ def build(
         progress("tokenised", len(tokens), len(tokens))
     bm25 = bm25s.BM25()
     bm25.index(tokens, show_progress=False)
+    doc_freq: dict[str, int] = {}
+    for toks in tokens:
+        for t in set(toks):
+            doc_freq[t] = doc_freq.get(t, 0) + 1
     faiss_index, dim = None, None
     if encode_queries is not None and encode_passages is not None:
         cache = cache or VectorCache(None)
@@ -190,7 +195,7 @@ def build(
         "entry_versions": {str(e.entry_id): e.version for e in entries},
         "index_type": type(faiss_index).__name__ if faiss_index is not None else None,
     }
-    return IndexBuild(entries, rows, bm25, faiss_index, dim, manifest)
+    return IndexBuild(entries, rows, bm25, faiss_index, dim, manifest, doc_freq=doc_freq)
 
 
 def save(build_: IndexBuild, root: Path) -> Path:
@@ -207,6 +212,7 @@ def save(build_: IndexBuild, root: Path) -> Path:
     build_.bm25.save(str(tmp / "bm25"))
     if build_.faiss_index is not None:
         faiss.write_index(build_.faiss_index, str(tmp / "vectors.faiss"))
+    (tmp / "doc_freq.json").write_text(json.dumps(build_.doc_freq, ensure_ascii=False), encoding="utf-8")
     (tmp / "manifest.json").write_text(json.dumps(build_.manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     target = root / name
     if target.exists():
@@ -239,10 +245,10 @@ def load(root: Path) -> IndexBuild | None:
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         raw = json.loads((path / "entries.json").read_text(encoding="utf-8"))
+        doc_freq = json.loads((path / "doc_freq.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     entries = [DocEntry(**{**r, "issue_types": tuple(r["issue_types"]), "questions": tuple(r["questions"])}) for r in raw]
     bm25 = bm25s.BM25.load(str(path / "bm25"))
     fi = faiss.read_index(str(path / "vectors.faiss")) if (path / "vectors.faiss").exists() else None
-    b = IndexBuild(entries, make_rows(entries), bm25, fi, fi.d if fi is not None else None, manifest, path)
-    return b
+    return IndexBuild(entries, make_rows(entries), bm25, fi, fi.d if fi is not None else None, manifest, path, doc_freq)

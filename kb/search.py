@@ -63,7 +63,8 @@ class Candidate:
     features: list[float] = field(default_factory=list)
 
 
-FEATURES = ("bm25_norm", "bm25_top", "cos_q", "cos_a", "inv_bm25_rank", "inv_dense_rank", "both_top3", "margin")
+FEATURES = ("bm25_norm", "bm25_top", "cos_q", "cos_a", "inv_bm25_rank", "inv_dense_rank", "both_top3", "margin",
+            "idf_coverage", "oov_share", "cos_margin", "log_query_chars")
 
 
 class Calibrator:
@@ -106,6 +107,43 @@ class Searcher:
         self.segmenter = segmenter or Segmenter()
         vocab = getattr(build.bm25, "vocab_dict", None) or {}
         self._vocab = set(vocab)
+        n = max(len(build.rows.texts), 1)
+        self._max_idf = math.log(1 + n)
+        self._entry_tokens: dict[int, set[str]] = {}
+
+    def _idf(self, token: str) -> float:
+        df = self.build.doc_freq.get(token, 0)
+        return math.log(1 + len(self.build.rows.texts) / (1 + df)) if df else self._max_idf
+
+    def _tokens_of(self, pos: int, exclude_text: str | None = None) -> set[str]:
+        """All tokens of one entry's rows (cached; a query looks at its top hit only).
+
+        ``exclude_text`` leaves one row out, as the leave-one-out calibration does for retrieval.
+        """
+        toks = self._entry_tokens.get(pos) if exclude_text is None else None
+        if toks is None:
+            e = self.build.entries[pos]
+            toks = set()
+            for text in (*e.questions, e.answer):
+                if text != exclude_text:
+                    toks.update(self.segmenter(text))
+            if exclude_text is None:
+                self._entry_tokens[pos] = toks
+        return toks
+
+    def coverage(self, query_tokens: list[str], pos: int, exclude_text: str | None = None) -> tuple[float, float]:
+        """(IDF share of the query's words found in the entry, IDF share of words the index has never seen).
+
+        An off-topic question that shares one domain word (健身房的押金) covers little of its own weight.
+        """
+        if not query_tokens:
+            return 0.0, 1.0
+        weights = {t: self._idf(t) for t in set(query_tokens)}
+        total = sum(weights.values()) or 1.0
+        found = self._tokens_of(pos, exclude_text)
+        covered = sum(w for t, w in weights.items() if t in found)
+        oov = sum(w for t, w in weights.items() if t not in self._vocab)
+        return covered / total, oov / total
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -120,7 +158,8 @@ class Searcher:
         n_rows = len(rows.texts)
         if n_rows == 0:
             return []
-        tokens = [t for t in self.segmenter(query) if t in self._vocab]
+        all_tokens = self.segmenter(query)
+        tokens = [t for t in all_tokens if t in self._vocab]
         if mode in ("hybrid", "bm25") and tokens:
             ids, scores = b.bm25.retrieve([tokens], k=min(CANDIDATES, n_rows), show_progress=False, n_threads=1)
             rank = 0
@@ -153,7 +192,10 @@ class Searcher:
         ordered = sorted(cands.values(), key=lambda c: -c.fused)
         top_bm25 = max((c.bm25 for c in ordered), default=0.0)
         second = ordered[1].fused if len(ordered) > 1 else 0.0
+        second_cos = max((max(c.cos_q, c.cos_a) for c in ordered[1:]), default=0.0)
+        log_chars = math.log(1 + len(query))
         for i, c in enumerate(ordered):
+            cov, oov = self.coverage(all_tokens, c.pos, exclude_text) if i == 0 else (0.0, 0.0)
             c.features = [
                 c.bm25 / (1.0 + c.bm25),
                 c.bm25 / top_bm25 if top_bm25 else 0.0,
@@ -163,6 +205,10 @@ class Searcher:
                 1.0 / (1 + c.dense_rank) if c.dense_rank is not None else 0.0,
                 1.0 if (c.bm25_rank is not None and c.bm25_rank < 3 and c.dense_rank is not None and c.dense_rank < 3) else 0.0,
                 (c.fused - second) * RRF_K if i == 0 else 0.0,
+                cov,
+                oov,
+                max(c.cos_q, c.cos_a) - second_cos if i == 0 else 0.0,
+                log_chars,
             ]
         return ordered
 

@@ -78,7 +78,6 @@ def _latencies(fn: Any, queries: list[str]) -> dict[str, float]:
 
 
 def _run_ours(model_dir: str, queries: list[str], batch: list[str], st_batch_size: int) -> dict[str, Any]:
-    os.environ["HF_HUB_OFFLINE"] = "1"  # child process only: never touch the network
     import torch
     import transformers
     from sentence_transformers import SentenceTransformer
@@ -87,7 +86,7 @@ def _run_ours(model_dir: str, queries: list[str], batch: list[str], st_batch_siz
     torch.set_num_threads(_cores())
     rss_imports = _rss_mb()
     t0 = time.perf_counter()
-    model = SentenceTransformer(model_dir, device="cpu")
+    model = SentenceTransformer(model_dir, device="cpu", local_files_only=True)  # never touch the network
     load_s = time.perf_counter() - t0
 
     def one(q: str) -> np.ndarray:

@@ -29,6 +29,45 @@ def local_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_e5_model(tmp_path_factory.mktemp("e5") / "multilingual-e5-small", progress=False)
 
 
+# A PostgreSQL server for the backend-parametrised tests (the machine and CI run one on loopback).
+PG_ADMIN_URL = os.environ.get("JISHIBANG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database for one test; skipped (with the reason) when no server answers."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    name = f"jishibang_t_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL server at {PG_ADMIN_URL}: {str(exc).splitlines()[0]}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def copy_cached_vectors(index_dir: Path) -> None:
+    """Reuse the entry vectors `make models` computed: tests rebuild indexes without re-encoding texts."""
+    import shutil
+
+    cached = REPO / "data" / "index" / "entries" / "vectors.npz"
+    if cached.exists():
+        index_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(cached, index_dir / "vectors.npz")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -54,9 +93,11 @@ class LiveServer:
 def live_server(tmp_path: Path, local_model_dir: Path) -> Iterator[LiveServer]:
     """`jishibang serve` in a subprocess on a free port, with its own data dir."""
     port = free_port()
+    data = tmp_path / "data"
+    copy_cached_vectors(data / "index" / "entries")
     env = {
         **os.environ,
-        "JISHIBANG_DATA_DIR": str(tmp_path / "data"),
+        "JISHIBANG_DATA_DIR": str(data),
         "JISHIBANG_MODEL_DIR": str(local_model_dir.parent),
     }
     log_path = tmp_path / "server.log"

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from kb.seed import seed_text
+from kb.seeding import seed_text
 from kb.service import IndexManager
 from kb.transfer import import_entries
 from models.registry import embedding_id
 from models.search_calibration import collect, fit
 from models.search_eval import evaluate, load_queries
-from tests.conftest import SHARED
+from tests.conftest import REPO, SHARED, copy_cached_vectors
 from tests.test_kb_store import TODAY, make_store
 from triage.embedder import Embedder
 
@@ -22,13 +22,16 @@ pytestmark = pytest.mark.model
 @pytest.fixture(scope="module")
 def hybrid(local_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> IndexManager:
     root = tmp_path_factory.mktemp("dense")
+    copy_cached_vectors(root / "index")
     store = make_store(root / "kb.db")
     import_entries(store, seed_text(), "jsonl", "seed", default_status="published")
     embedder = Embedder(str(local_model_dir))
     m = IndexManager(store, root / "index", embedder, embedding_id(str(local_model_dir)), today=lambda: TODAY)
     m.rebuild()
-    path = root / "calibrator.json"
-    fit(collect(m.searcher, SHARED, progress=False)).save(path)
+    path = REPO / "models" / "artifacts" / "search" / "calibrator.json"
+    if not path.exists():  # `make models` fits it; otherwise fit one here (slower)
+        path = root / "calibrator.json"
+        fit(collect(m.searcher, SHARED, progress=False)).save(path)
     m.calibrator_path = path
     m.reload_calibrator()
     return m

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kb.search import Calibrator
-from kb.seed import seed_text
+from kb.seeding import seed_text
 from kb.service import IndexManager
 from kb.store import EntryStore
 from kb.transfer import import_entries

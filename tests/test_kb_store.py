@@ -12,7 +12,7 @@ import pytest
 from kb.db import make_engine, migrate, session_factory
 from kb.errors import ConflictError, DuplicateError, ImportRowError, NotFoundError, WorkflowError
 from kb.schema import EntryContent
-from kb.seed import seed, seed_text
+from kb.seeding import seed, seed_text
 from kb.store import EntryStore
 from kb.transfer import export_entries, import_entries
 from tests.conftest import SHARED
@@ -20,15 +20,18 @@ from tests.conftest import SHARED
 TODAY = date(2026, 11, 29)
 
 
-def make_store(path: Path) -> EntryStore:
-    url = f"sqlite:///{path}"
+def make_store(path: Path | str) -> EntryStore:
+    """A migrated store on a SQLite file (a path) or on any database URL."""
+    url = path if isinstance(path, str) else f"sqlite:///{path}"
     migrate(url)
     return EntryStore(session_factory(make_engine(url)), today=lambda: TODAY)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> EntryStore:
-    return make_store(tmp_path / "kb.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> EntryStore:
+    if request.param == "sqlite":
+        return make_store(tmp_path / "kb.db")
+    return make_store(request.getfixturevalue("pg_url"))
 
 
 def content(slug: str = "deposit-test", **overrides) -> EntryContent:
@@ -67,9 +70,8 @@ def test_stale_version_is_refused_never_overwritten(store: EntryStore) -> None:
     assert store.get(e.id).content.title == "第一次修改"
 
 
-def test_many_concurrent_writers_lose_no_update(tmp_path: Path) -> None:
+def test_many_concurrent_writers_lose_no_update(store: EntryStore) -> None:
     """20 rounds x 6 writers on one entry: exactly one wins each version; history holds every winner."""
-    store = make_store(tmp_path / "race.db")
     e = store.create(content(), "seed")
     winners: list[str] = []
     lock = threading.Lock()
@@ -174,8 +176,8 @@ def test_duplicate_slug_and_missing_entry(store: EntryStore) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
-def test_export_import_round_trip_is_lossless(tmp_path: Path, fmt: str) -> None:
-    a = make_store(tmp_path / "a.db")
+def test_export_import_round_trip_is_lossless(tmp_path: Path, fmt: str, store: EntryStore) -> None:
+    a = store
     import_entries(a, seed_text(), "jsonl", "seed", default_status="published")
     draft = a.create(content("a-draft-entry", case=None), "alice")
     a.transition(draft.id, 1, "submit", "alice")

@@ -14,7 +14,7 @@ def test_service_starts_healthy_and_ready(live_server) -> None:
     assert ready.status_code == 200, ready.text
     body = ready.json()
     assert body["status"] == "ready"
-    assert body["checks"] == {"embedding_model": "ok", "data_dir": "ok"}
+    assert body["checks"] == {"embedding_model": "ok", "search_index": "ok", "data_dir": "ok"}
 
 
 def test_readyz_reports_a_missing_model(tmp_path, monkeypatch) -> None:

@@ -35,6 +35,21 @@ def env(model_dir: Path, tmp_path: Path) -> dict[str, str]:
     return {"JISHIBANG_MODEL_DIR": str(model_dir), "JISHIBANG_DATA_DIR": str(tmp_path / "data")}
 
 
+@pytest.fixture(scope="session")
+def triager(model_dir: Path):  # type: ignore[no-untyped-def]
+    """One in-process model for the behaviour tests (the CLI tests below spawn the real command)."""
+    from models.registry import load_triager
+    from triage.embedder import Embedder
+
+    return load_triager(model_dir, Embedder(str(model_dir / "multilingual-e5-small")))
+
+
+def analyse(triager, text: str, now: str | None = None) -> dict:  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    return triager.analyse(text, datetime.fromisoformat(now) if now else None).to_dict()
+
+
 def triage(env: dict[str, str], *args: str) -> dict:
     out = run_cli("triage", *args, env=env)
     assert out.returncode == 0, out.stderr
@@ -56,22 +71,22 @@ def test_result_contract(env) -> None:
     "text",
     ["保安正在打我，好多血，救命", "我真的撑不下去了，药都买好了", "同事送餐被货车撞了躺在地上没反应"],
 )
-def test_emergencies_come_first(env, text) -> None:
-    r = triage(env, text)
+def test_emergencies_come_first(triager, text) -> None:
+    r = analyse(triager, text)
     assert r["urgency"]["level"] == "emergency" and not r["abstain"]
     assert r["referrals"][0]["target"] in ("ambulance", "police", "mental_health")
     assert r["urgency"]["reasons"][0]["detail"]
 
 
-def test_greetings_do_not_get_a_confident_labour_type(env) -> None:
+def test_greetings_do_not_get_a_confident_labour_type(triager) -> None:
     for text in ("你好在吗", "谢谢你们", "😊😊"):
-        r = triage(env, text)
+        r = analyse(triager, text)
         assert r["abstain"] or r["labels"] == ["out_of_scope"], (text, r["labels"])
         assert r["urgency"]["level"] in ("low", "normal")
 
 
-def test_deadlines_from_the_accident_date(env) -> None:
-    r = triage(env, "我是美团骑手，上个月15号送餐路上摔断了腿，现在还在家养伤", "--now", "2026-11-29T10:00")
+def test_deadlines_from_the_accident_date(triager) -> None:
+    r = analyse(triager, "我是美团骑手，上个月15号送餐路上摔断了腿，现在还在家养伤", "2026-11-29T10:00")
     ids = {d["id"]: d for d in r["deadlines"]}
     assert "injury" in r["labels"]
     assert ids["injury_recognition_worker"]["due"] == "2027-10-15"

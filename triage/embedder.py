@@ -42,7 +42,11 @@ class Embedder:
         with self._lock:
             if self._model is not None:
                 return
+            import transformers
             from sentence_transformers import SentenceTransformer
+
+            # Weight-loading progress bars would land in every command's stderr and in server logs.
+            transformers.utils.logging.disable_progress_bar()
 
             try:
                 # local_files_only: nothing may be fetched at run time.

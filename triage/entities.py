@@ -115,7 +115,7 @@ def _money(norm: str) -> list[Money]:
         if amount.isdigit() and len(amount) > 9:  # long digit runs are ids or order numbers, not sums
             continue
         try:
-            parsed = _jio().parse_money(amount + (unit or "元"))
+            parsed = _jio().parse_money(amount + "元")  # every unit we accept (块, 蚊, rmb ...) means yuan
         except Exception:  # jionlp raises on forms it cannot read; such spans are not money
             continue
         num = parsed["num"]
