@@ -107,7 +107,7 @@ def fit(data: dict[str, Any], max_false_answer: float = 0.03) -> Calibrator:
         p = model.predict_proba(X)[:, 1]
         easy = neg & ~hard
 
-        def false_answers(t: float, sel: np.ndarray) -> float:
+        def false_answers(t: float, sel: np.ndarray, p: np.ndarray = p) -> float:
             return float((p[sel] >= t).mean()) if sel.any() else 0.0
 
         # Lowest threshold whose false-answer rate stays within the target on hard and on easy negatives.

@@ -83,7 +83,7 @@ def build_features(variant: str, embedding_weight: float = 1.0) -> Pipeline:
 
 def attach_encoder(features: Pipeline, encoder: Encoder | None) -> None:
     """Give the embedding step its encoder (after unpickling, or before fitting)."""
-    for name, step in features.named_steps["union"].transformer_list:
+    for _name, step in features.named_steps["union"].transformer_list:
         if isinstance(step, EmbeddingFeatures):
             step.encoder_ = encoder
 

@@ -1,7 +1,6 @@
 """Alembic environment: runs the named migrations in kb/migrations/versions against the configured URL."""
 
 from alembic import context
-from sqlalchemy import pool
 
 from kb.db import make_engine
 from kb.tables import Base
