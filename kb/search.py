@@ -161,9 +161,14 @@ class Searcher:
         all_tokens = self.segmenter(query)
         tokens = [t for t in all_tokens if t in self._vocab]
         if mode in ("hybrid", "bm25") and tokens:
-            ids, scores = b.bm25.retrieve([tokens], k=min(CANDIDATES, n_rows), show_progress=False, n_threads=1)
+            # Score every row and take the top ones ourselves: bm25s.retrieve hands each query to a
+            # thread pool, which costs more than the scoring at this size.
+            all_scores = b.bm25.get_scores(tokens)
+            k = min(CANDIDATES, n_rows)
+            top = np.argpartition(-all_scores, k - 1)[:k] if k < n_rows else np.arange(n_rows)
+            top = top[np.argsort(-all_scores[top], kind="stable")]
             rank = 0
-            for row, score in zip(ids[0], scores[0]):
+            for row, score in zip(top, all_scores[top]):
                 if score <= 0 or (exclude_text is not None and rows.texts[row] == exclude_text):
                     continue
                 pos = int(rows.entry_pos[row])
