@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,11 @@ import psutil
 from kb import index as idx
 from kb.search import Searcher
 from models.bench_triage import _percentiles
+
+
+def _stage(msg: str) -> None:
+    """Progress on stderr (stdout carries the JSON): the 100k build takes minutes."""
+    print(f"[bench search] {time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
 
 
 def synthetic_docs(seed_docs: list[idx.DocEntry], n: int, rng: random.Random) -> list[idx.DocEntry]:
@@ -62,6 +68,7 @@ def bench_search(seed_searcher: Searcher, queries: list[str], encode_query: Call
                  n_synthetic: int = 100_000, hnsw_above: int = 50_000) -> dict[str, Any]:
     proc = psutil.Process()
     report: dict[str, Any] = {"queries": len(queries)}
+    _stage(f"timing {len(queries)} queries on the seed KB")
     report["seed_kb"] = {
         "entries": len(seed_searcher.build.entries), "rows": len(seed_searcher.build.rows.texts),
         "without_embedding_bm25": _time_queries(lambda q: seed_searcher.search(q, mode="bm25"), queries),
@@ -72,6 +79,7 @@ def bench_search(seed_searcher: Searcher, queries: list[str], encode_query: Call
     dim = seed_searcher.build.dim or 384
     vectors = RandomVectors(dim)
     for n in (1_000, 10_000):
+        _stage(f"reindex timing, {n} synthetic entries")
         docs = synthetic_docs(seed_docs, n, rng)
         cache = idx.VectorCache(None)
         idx.build(docs, vectors, vectors, cache)  # fill the cache: the measured build is the incremental path
@@ -80,8 +88,11 @@ def bench_search(seed_searcher: Searcher, queries: list[str], encode_query: Call
         report[f"reindex_{n}_entries_seconds"] = round(time.perf_counter() - t0, 2)
     rss_before = proc.memory_info().rss
     docs = synthetic_docs(seed_docs, n_synthetic, rng)
+    _stage(f"building the {n_synthetic}-entry index (BM25 + faiss); this takes minutes")
     t0 = time.perf_counter()
-    big = idx.build(docs, vectors, vectors, idx.VectorCache(None), hnsw_above=hnsw_above)
+    big = idx.build(docs, vectors, vectors, idx.VectorCache(None), hnsw_above=hnsw_above,
+                    progress=lambda stage, done, total: _stage(f"{stage} {done}/{total}") if done == total else None)
+    _stage(f"built in {time.perf_counter() - t0:.0f} s; timing queries")
     build_s = time.perf_counter() - t0
     qvecs = {q: v for q, v in zip(queries, encode_query(queries))}
     searcher = Searcher(big, lambda texts: np.vstack([qvecs[t] for t in texts]), None)
