@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+
+import numpy as np
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,22 @@ def test_searches_never_see_a_half_built_index(seeded, tmp_path: Path) -> None:
         t.join()
     print(f"\n5 rebuild-and-swap cycles under {searches[0]} concurrent searches: {len(errors)} errors")
     assert not errors and searches[0] > 0
+
+
+def test_dense_index_switches_to_hnsw_above_the_configured_size(manager: IndexManager) -> None:
+    from kb import index as idx
+    from kb.search import Searcher
+    from models.bench_search import RandomVectors
+
+    vectors = RandomVectors(32)
+    docs = manager.searcher.build.entries[:40]
+    cache = idx.VectorCache(None)  # both builds get the same vectors
+    flat = idx.build(docs, vectors, vectors, cache, hnsw_above=10_000)
+    hnsw = idx.build(docs, vectors, vectors, cache, hnsw_above=10)
+    assert flat.manifest["index_type"] == "IndexFlatIP" and hnsw.manifest["index_type"] == "IndexHNSWFlat"
+    q = vectors(["query"])[0]
+    row = int(np.argmax(flat.faiss_index.reconstruct_n(0, flat.faiss_index.ntotal) @ q))
+    target = docs[int(flat.rows.entry_pos[row])].slug
+    for build in (flat, hnsw):  # the exact nearest row's entry comes first in both
+        hits = Searcher(build, vectors, None).search("x", mode="dense", query_vector=q).hits
+        assert hits[0].slug == target
