@@ -21,8 +21,9 @@ from triage.embedder import Embedder
 
 log = logging.getLogger("jishibang.kb")
 ProgressFn = Callable[[str, int, int], None]
-# Actions that can change what is published (and so what is searchable).
-_INDEX_ACTIONS = {"approve", "archive", "restore", "import", "create", "flag", "rollback", "edit"}
+# Actions that can change what is published (and so what is searchable). Edits, rollbacks and restores
+# only change the working copy: the published revision stays as it was, so they need no rebuild.
+_INDEX_ACTIONS = {"approve", "archive", "import", "create", "flag"}
 
 
 def suggestible_docs(store: EntryStore, today: date) -> list[idx.DocEntry]:

@@ -8,7 +8,6 @@ and PostgreSQL alike, with no lock held between read and write.
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -132,10 +131,6 @@ class EntryStore:
         if issue_type:  # JSON containment differs across databases; filter here (the KB is small)
             rows = [r for r in rows if issue_type in r.issue_types]
         return rows[offset : offset + limit], len(rows)
-
-    def all_ids(self) -> list[int]:
-        with self.factory() as s:
-            return list(s.scalars(select(Entry.id).order_by(Entry.id)))
 
     def revision(self, entry_id: int, version: int) -> RevisionView:
         with self.factory() as s:
@@ -364,7 +359,3 @@ class EntryStore:
         with self.factory() as s:
             return [{"id": r.id, "law": r.law, "part": r.part, "article": r.article, "chapter": r.chapter, "text": r.text}
                     for r in s.scalars(select(Statute).order_by(Statute.id))]
-
-
-def content_json(content: EntryContent) -> str:
-    return json.dumps(_dump(content), ensure_ascii=False, sort_keys=True)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from kb.errors import ImportRowError, NotFoundError
+from kb.errors import ImportRowError
 from kb.schema import STATUSES, EntryContent
 from kb.store import EntryStore, EntryView
 
@@ -107,10 +107,3 @@ def import_entries(store: EntryStore, text: str, fmt: Format, author: str, defau
     if errors:
         raise ImportRowError(errors)
     return store.import_many(plan, author)
-
-
-def find_existing(store: EntryStore, slug: str) -> EntryView | None:
-    try:
-        return store.get_by_slug(slug)
-    except NotFoundError:
-        return None

@@ -237,8 +237,3 @@ def mask(text: str) -> MaskResult:
         pos = span.end
     out.append(text[pos:])
     return MaskResult("".join(out), tuple(spans))
-
-
-def contains_pii(text: str, kinds: tuple[str, ...] = ("mobile", "id_card", "bank_card", "plate")) -> bool:
-    """For scanning logs and stored rows: is any of these kinds present?"""
-    return any(s.kind in kinds for s in detect(text))

@@ -98,16 +98,17 @@ class Triager:
         model_level = max((c for c in classes if c != "emergency"), key=lambda c: p[c])
         if p.get("emergency", 0.0) >= model.emergency_threshold:
             model_level = "emergency"
+        cues = cue_reasons(norm)
         if not labels:
             # Cues still find emergencies in a message the classifier cannot place.
-            cue_types = [_CUE_TYPE[r.code] for lvl, r in cue_reasons(norm) if lvl == "emergency" and r.code in _CUE_TYPE]
+            cue_types = [_CUE_TYPE[r.code] for lvl, r in cues if lvl == "emergency" and r.code in _CUE_TYPE]
             if cue_types:
                 labels = list(dict.fromkeys(cue_types))
                 abstain_reason = None
         found = deadline_rules.find(labels, norm, entities, now.date())
         close = [f"{d.name}：剩 {d.days_left} 天（{d.due}）" if d.days_left >= 0 else f"{d.name}：已过 {-d.days_left} 天"
                  for d in found if d.is_close and d.days_left is not None]
-        urgency = assess(norm, entities, model_level if labels else None, close)
+        urgency = assess(norm, entities, model_level if labels else None, close, cues)
         if not labels and RANK[urgency.level] < RANK["high"]:
             urgency = Urgency("low" if urgency.level == "low" else "normal", urgency.reasons)
         label_scores = {s.id: s.score for s in scores if s.id in labels}

@@ -47,9 +47,12 @@ def assess(
     entities: Entities,
     model_level: str | None = None,
     deadline_reasons: list[str] | None = None,
+    cues: list[tuple[str, UrgencyReason]] | None = None,
 ) -> Urgency:
+    """``cues``: :func:`cue_reasons` of the text when the caller already has them."""
+    cues = cue_reasons(normalised) if cues is None else cues
     reasons: list[tuple[str, UrgencyReason]] = []
-    for level, reason in cue_reasons(normalised):
+    for level, reason in cues:
         if level == "low":
             continue  # information cues never lower what another source raised; handled below
         reasons.append((level, reason))
@@ -63,7 +66,7 @@ def assess(
     if model_level:
         reasons.append((model_level, UrgencyReason("model", f"model_{model_level}", "分类模型判断")))
     if not reasons:
-        low = [r for lvl, r in cue_reasons(normalised) if lvl == "low"]
+        low = [r for lvl, r in cues if lvl == "low"]
         return Urgency("low" if low else "normal", low)
     level = max((lvl for lvl, _ in reasons), key=RANK.__getitem__)
     # Show the reasons that support the chosen level first.
