@@ -26,7 +26,7 @@ models: install
 	$(BIN)/jishibang train triage --if-missing
 
 serve: models
-	$(BIN)/jishibang serve
+	$(BIN)/jishibang serve --demo
 
 test: models
 	$(BIN)/python -m pytest

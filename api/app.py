@@ -11,7 +11,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from api import errors, pages
 from api.context import Runtime, open_runtime, seed_if_empty
+from api.limits import BodyLimit
+from api.logfilter import install_masking
+from api.routes import admin, auth, cases, entries, faq, feedback, live, operators, staff
+from api.security import RateLimiter
 from api.settings import Settings, configure_logging, get_settings
 
 log = logging.getLogger("jishibang.api")
@@ -33,6 +38,8 @@ class AppState:
         self.settings = settings
         self.runtime: Runtime = open_runtime(settings)
         self.embedder = self.runtime.embedder
+        self.accounts = self.runtime.accounts
+        self.limiters = {"faq": RateLimiter(settings.faq_rate_per_minute, 60.0)}
         self.started_at = time.time()
         self.load_error: str | None = None
         self.index_error: str | None = None
@@ -44,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings)
+        install_masking()
         settings.ensure_dirs()
         state = AppState(settings)
         app.state.jishibang = state
@@ -67,9 +75,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="即时帮 jishibang",
         version="0.1.0",
-        description="Triage and knowledge base for a gig-worker rights hotline.",
+        description=(
+            "Triage and knowledge base for a gig-worker rights hotline. Sign in with POST /v1/auth/login "
+            "(or use an API key) and send `Authorization: Bearer ...`. Errors carry a reason in Chinese and English."
+        ),
         lifespan=lifespan,
     )
+    errors.install(app)
+    app.add_middleware(BodyLimit, default=settings.max_body_bytes,
+                       larger={"/v1/entries/import": settings.max_import_bytes})
+    for module in (auth, operators, live, cases, feedback, faq, entries, staff, admin):
+        app.include_router(module.router)
+    pages.install(app)
 
     @app.get("/healthz", response_model=Health, tags=["ops"])
     def healthz() -> Health:

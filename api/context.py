@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from api.settings import Settings
+from hotline.accounts import Accounts
+from hotline.assist import Assistant, Contacts
+from hotline.audit import AuditLog
+from hotline.cases import CaseStore
+from hotline.feedback import FeedbackLog, QuestionLog
 from kb.db import make_engine, migrate, session_factory
 from kb.seeding import seed
 from kb.service import IndexManager
@@ -21,6 +26,12 @@ class Runtime:
     store: EntryStore
     embedder: Embedder
     index: IndexManager
+    accounts: Accounts
+    cases: CaseStore
+    feedback: FeedbackLog
+    questions: QuestionLog
+    audit: AuditLog
+    assistant: Assistant
     statutes: IndexManager | None = None
     _triager: Triager | None = field(default=None, repr=False)
 
@@ -36,12 +47,20 @@ def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
     settings.ensure_dirs()
     if migrate_db:
         migrate(settings.sqlalchemy_url)
-    store = EntryStore(session_factory(make_engine(settings.sqlalchemy_url)), today=date.today)
+    factory = session_factory(make_engine(settings.sqlalchemy_url))
+    store = EntryStore(factory, today=date.today)
     embedder = Embedder(settings.embedding_model_path)
     model_id = embedding_id(settings.embedding_model_path)
     index = IndexManager(store, settings.index_dir / "entries", embedder, model_id,
                          calibrator_path=settings.search_calibrator_path, hnsw_above=settings.hnsw_above)
-    return Runtime(settings, store, embedder, index)
+    questions = QuestionLog(factory)
+    holder: list[Runtime] = []
+    assistant = Assistant(lambda: holder[0].triager, index, store, questions,
+                          Contacts(settings.hotline_contact, settings.hotline_wechat))
+    rt = Runtime(settings, store, embedder, index, Accounts(factory, settings.token_hours), CaseStore(factory),
+                 FeedbackLog(factory), questions, AuditLog(factory), assistant)
+    holder.append(rt)
+    return rt
 
 
 def seed_if_empty(rt: Runtime) -> dict[str, int] | None:

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     )
     hnsw_above: int = Field(default=50_000, ge=1, description="Rows above which the dense index uses HNSW.")
     log_level: LogLevel = "INFO"
+    token_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="How long a sign-in token is valid.")
+    faq_rate_per_minute: int = Field(default=20, ge=1, description="Worker FAQ questions per client per minute.")
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="Largest request body (413 above).")
+    max_import_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="Largest knowledge-base import.")
+    hotline_contact: str = Field(default="工会职工维权服务热线 12351", description="Shown to workers who need a person.")
+    hotline_wechat: str = Field(default="在本公众号直接留言，工作人员会回复你", description="How to reach the hotline on WeChat.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
@@ -93,3 +99,10 @@ def configure_logging(settings: Settings) -> None:
         level=getattr(logging, settings.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """The environment for a child process (a server started by a benchmark), with overrides."""
+    import os
+
+    return {**os.environ, **overrides}

@@ -18,7 +18,8 @@ STATUSES: tuple[str, ...] = ("draft", "in_review", "published", "archived")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,118}[a-z0-9]$")]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Slug = Annotated[str, StringConstraints(max_length=120, pattern=r"^[a-z0-9][a-z0-9-]{1,118}[a-z0-9]$")]
 
 
 class LegalRef(BaseModel):
@@ -26,7 +27,7 @@ class LegalRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     law: Short
-    article: Annotated[str, StringConstraints(pattern=r"^第[零〇一二三四五六七八九十百千]+条(之[一二三四五六七八九十]+)?$")]
+    article: Annotated[str, StringConstraints(max_length=40, pattern=r"^第[零〇一二三四五六七八九十百千]+条(之[一二三四五六七八九十]+)?$")]
 
     def label(self) -> str:
         return f"{self.law} {self.article}"
@@ -53,9 +54,9 @@ class EntryContent(BaseModel):
     worker_answer: Text
     steps: list[Text] = Field(default_factory=list, max_length=30)
     evidence: list[Short] = Field(default_factory=list, max_length=30)
-    referrals: list[str] = Field(default_factory=list, max_length=19)
+    referrals: list[Id] = Field(default_factory=list, max_length=19)
     legal_basis: list[LegalRef] = Field(default_factory=list, max_length=30)
-    issue_types: list[str] = Field(min_length=1, max_length=16)
+    issue_types: list[Id] = Field(min_length=1, max_length=16)
     jurisdiction: Jurisdiction = "national"
     effective_from: date | None = None
     review_by: date | None = None

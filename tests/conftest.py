@@ -125,3 +125,82 @@ def live_server(tmp_path: Path, local_model_dir: Path) -> Iterator[LiveServer]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# --- the API over real HTTP, with one user per role -------------------------------------------------
+
+PASSWORD = "correct-horse-battery"
+ROLES = {"admin": ("t-admin", None), "staff": ("t-staff", None), "operator": ("t-operator", None),
+         "enterprise": ("t-meituan", "美团"), "enterprise_b": ("t-didi", "滴滴")}
+
+
+class ApiServer(LiveServer):
+    """A running server plus a signed-in token per role (``tokens['staff']`` ...)."""
+
+    def __init__(self, url: str, proc: subprocess.Popen[bytes], log_path: Path, data_dir: Path) -> None:
+        super().__init__(url, proc, log_path)
+        self.data_dir = data_dir
+        self.tokens: dict[str, str] = {}
+
+    def headers(self, role: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+
+    def client(self, role: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers(role), timeout=60)
+
+
+def start_server(tmp: Path, model_dir: Path, extra_env: dict[str, str] | None = None, workers: int = 1) -> ApiServer:
+    port = free_port()
+    data = tmp / "data"
+    copy_cached_vectors(data / "index" / "entries")
+    env = {**os.environ, "JISHIBANG_DATA_DIR": str(data), "JISHIBANG_MODEL_DIR": str(model_dir.parent),
+           **(extra_env or {})}
+    for role, (name, platform) in ROLES.items():
+        args = ["users", "add", name, "--role", role.removesuffix("_b"), "--password", PASSWORD]
+        if platform:
+            args += ["--platform", platform]
+        done = run_cli(*args, env=env)
+        assert done.returncode == 0, done.stderr
+    log_path = tmp / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(BIN / "jishibang"), "serve", "--port", str(port), "--workers", str(workers)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError(f"server did not become ready:\n{log_path.read_text()}")
+    server = ApiServer(url, proc, log_path, data)
+    for role, (name, _platform) in ROLES.items():
+        r = httpx.post(f"{url}/v1/auth/login", json={"name": name, "password": PASSWORD}, timeout=30)
+        assert r.status_code == 200, r.text
+        server.tokens[role] = r.json()["token"]
+    return server
+
+
+def stop_server(server: LiveServer) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory, local_model_dir: Path) -> Iterator[ApiServer]:
+    """One real server for the API and browser tests (a temporary SQLite file, the real models)."""
+    # A generous FAQ limit: the browser and API tests share one client address (the 429 test has its own server).
+    server = start_server(tmp_path_factory.mktemp("api"), local_model_dir, {"JISHIBANG_FAQ_RATE_PER_MINUTE": "1000"})
+    try:
+        yield server
+    finally:
+        stop_server(server)

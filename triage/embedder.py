@@ -8,6 +8,7 @@ The model is loaded lazily in :meth:`Embedder.warm_up`, never at import.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -34,6 +35,11 @@ class Embedder:
         self.batch_size = batch_size
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        # Recent query vectors: triage and search embed the same message text one after the other,
+        # and a live note is re-analysed as it grows.
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.cache_size = 512
 
     def warm_up(self) -> None:
         """Load the model once; later calls do nothing."""
@@ -90,8 +96,21 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Shape (n, dim); for search queries and messages to classify."""
-        return self._encode(texts, "query")
+        """Shape (n, dim); for search queries and messages to classify. Single texts are cached."""
+        if len(texts) != 1 or self.cache_size <= 0:
+            return self._encode(texts, "query")
+        text = texts[0]
+        with self._cache_lock:
+            hit = self._queries.get(text)
+            if hit is not None:
+                self._queries.move_to_end(text)
+                return hit[None, :].copy()
+        vec = self._encode(texts, "query")
+        with self._cache_lock:
+            self._queries[text] = vec[0]
+            while len(self._queries) > self.cache_size:
+                self._queries.popitem(last=False)
+        return vec
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Shape (n, dim); for the texts that are searched."""

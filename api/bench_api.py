@@ -1,0 +1,169 @@
+"""`jishibang bench api`: real HTTP against a running server (uvicorn, 2 workers by default):
+latency p50/p95/p99 and throughput of /v1/suggest and /v1/faq/ask at several concurrencies, with
+error counts, as JSON. Starts its own server on a temporary data dir unless given --url and --token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+
+from api.settings import child_env
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _stage(msg: str) -> None:
+    print(f"[bench api] {msg}", file=sys.stderr, flush=True)
+
+
+def load_texts(limit: int = 400, seed: int = 5) -> tuple[list[str], list[str]]:
+    """Call notes from the team corpus (for /v1/suggest) and worker questions from the search
+    evaluation set (for /v1/faq/ask)."""
+    notes, questions = [], []
+    for path in sorted((REPO / "triage" / "data" / "corpus").glob("*.jsonl")):
+        notes += [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
+    for path in sorted((REPO / "kb" / "eval").glob("queries_*.jsonl")):
+        questions += [json.loads(line)["query"] for line in path.read_text().splitlines() if line.strip()]
+    rng = random.Random(seed)
+    rng.shuffle(notes)
+    rng.shuffle(questions)
+    return [n[:5000] for n in notes[:limit]], [q[:2000] for q in questions[:limit]]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`jishibang serve --workers N` on a temporary data dir with one operator user."""
+
+    def __init__(self, workers: int, model_dir: Path, seed_index: Path | None) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="jishibang-bench-"))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        data = self.tmp / "data"
+        if seed_index is not None and (seed_index / "vectors.npz").exists():
+            (data / "index" / "entries").mkdir(parents=True)
+            shutil.copy(seed_index / "vectors.npz", data / "index" / "entries" / "vectors.npz")
+        self.env = child_env(JISHIBANG_DATA_DIR=str(data), JISHIBANG_MODEL_DIR=str(model_dir),
+                             JISHIBANG_FAQ_RATE_PER_MINUTE="1000000", JISHIBANG_LOG_LEVEL="WARNING")
+        exe = str(Path(sys.executable).parent / "jishibang")
+        subprocess.run([exe, "users", "add", "bench", "--role", "operator", "--password", "bench-password"],
+                       env=self.env, check=True, capture_output=True)
+        self.log = open(self.tmp / "server.log", "wb")
+        self.proc = subprocess.Popen([exe, "serve", "--port", str(self.port), "--workers", str(workers)],
+                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        # Wait until every worker answers: readiness from several connections in a row.
+        deadline, ok = time.monotonic() + 300, 0
+        while ok < 6:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("server did not start: " + (self.tmp / "server.log").read_text()[-2000:])
+            try:
+                ok = ok + 1 if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200 else 0
+            except httpx.TransportError:
+                ok = 0
+            time.sleep(0.5)
+        r = httpx.post(f"{self.url}/v1/auth/login", json={"name": "bench", "password": "bench-password"}, timeout=30)
+        r.raise_for_status()
+        self.token = r.json()["token"]
+
+    def rss_mb(self) -> float:
+        procs = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+        return round(sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20, 1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+async def _run(url: str, token: str, path: str, field: str, texts: list[str], concurrency: int,
+               seconds: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    stop_at = time.perf_counter() + seconds
+    headers = {"Authorization": f"Bearer {token}"} if path == "/v1/suggest" else {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60, limits=limits) as client:
+        async def worker(i: int) -> None:
+            n = i
+            while time.perf_counter() < stop_at:
+                text = texts[n % len(texts)]
+                n += concurrency
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post(path, json={field: text})
+                    code = str(r.status_code) if r.status_code != 200 else None
+                except httpx.HTTPError as exc:
+                    code = type(exc).__name__
+                if code is None:
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                else:
+                    errors[code] = errors.get(code, 0) + 1
+
+        t_start = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        elapsed = time.perf_counter() - t_start
+    lat = np.array(latencies) if latencies else np.array([float("nan")])
+    return {
+        "concurrency": concurrency, "seconds": round(elapsed, 1), "requests": len(latencies) + sum(errors.values()),
+        "ok": len(latencies), "errors": sum(errors.values()), "error_codes": errors,
+        "throughput_rps": round(len(latencies) / elapsed, 2),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1), "p95_ms": round(float(np.percentile(lat, 95)), 1),
+        "p99_ms": round(float(np.percentile(lat, 99)), 1),
+    }
+
+
+def bench_api(model_dir: Path, seed_index: Path | None, seconds: float = 30.0, concurrencies: tuple[int, ...] = (1, 8, 32),
+              workers: int = 2, url: str | None = None, token: str | None = None) -> dict[str, Any]:
+    notes, questions = load_texts()
+    server = None
+    if url is None:
+        _stage(f"starting the service: uvicorn, {workers} workers, temporary data dir")
+        server = Server(workers, model_dir, seed_index)
+        url, token = server.url, server.token
+    assert token is not None, "with --url, give --token (an operator token or API key)"
+    report: dict[str, Any] = {"url": url, "workers": workers if server else None, "cpu_count": os.cpu_count(),
+                              "seconds_per_run": seconds, "runs": {}}
+    try:
+        # Warm-up: the first calls of each worker load lazily-built parts.
+        asyncio.run(_run(url, token, "/v1/suggest", "text", notes, 4, 5))
+        asyncio.run(_run(url, "", "/v1/faq/ask", "question", questions, 4, 5))
+        if server:
+            report["server_rss_mb_start"] = server.rss_mb()
+        for path, field, texts in (("/v1/suggest", "text", notes), ("/v1/faq/ask", "question", questions)):
+            runs = []
+            for c in concurrencies:
+                _stage(f"{path} at concurrency {c} for {seconds:.0f} s")
+                result = asyncio.run(_run(url, token, path, field, texts, c, seconds))
+                _stage(f"  p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, {result['throughput_rps']} req/s, "
+                       f"{result['errors']} errors")
+                runs.append(result)
+            report["runs"][path] = runs
+        if server:
+            report["server_rss_mb_end"] = server.rss_mb()
+    finally:
+        if server:
+            server.stop()
+    return report

@@ -1,0 +1,132 @@
+"""Every error the API returns has one shape, with the reason in Chinese and English:
+
+    {"error": {"code": "text_empty", "message": "...", "message_zh": "...", "details": ...}}
+
+Domain errors are mapped here, at the edge; domain code never knows about HTTP. No traceback and no
+submitted text ever goes back to the client or into a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hotline.errors import AuthError, InvalidRequest
+from hotline.errors import NotFound as RecordNotFound
+from kb.errors import ConflictError, DuplicateError, ImportRowError, NotFoundError, WorkflowError
+from triage.errors import TextError
+
+log = logging.getLogger("jishibang.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, en: str, zh: str, details: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(en)
+        self.status, self.code, self.en, self.zh, self.details, self.headers = status, code, en, zh, details, headers
+
+
+def body(code: str, en: str, zh: str, details: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": en, "message_zh": zh}
+    if details is not None:
+        err["details"] = details
+    return {"error": err}
+
+
+def respond(status: int, code: str, en: str, zh: str, details: Any = None,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body(code, en, zh, details), status_code=status, headers=headers)
+
+
+_HTTP_ZH = {400: "请求有误", 401: "需要登录", 403: "没有权限", 404: "找不到该地址或记录", 405: "不支持该请求方法",
+            406: "无法提供该格式", 409: "与当前状态冲突", 413: "请求内容太大", 415: "不支持的内容类型",
+            422: "请求内容不符合要求", 429: "请求太频繁", 503: "服务暂不可用"}
+
+_FIELD_ZH = {
+    "missing": "缺少必填字段", "string_too_long": "文字太长", "string_too_short": "文字太短",
+    "too_long": "条目太多", "too_short": "条目太少", "json_invalid": "JSON 格式错误", "int_parsing": "应为整数",
+    "string_type": "应为文字", "extra_forbidden": "不认识的字段", "literal_error": "取值不在允许范围内",
+    "greater_than_equal": "数值太小", "less_than_equal": "数值太大", "model_attributes_type": "应为 JSON 对象",
+    "dict_type": "应为 JSON 对象", "list_type": "应为列表", "bool_parsing": "应为 true/false",
+    "string_pattern_mismatch": "格式不对", "value_error": "取值不合要求", "date_from_datetime_parsing": "日期格式不对",
+}
+
+
+def _validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Never echo the submitted value back ('input'): it may hold personal data.
+    return [{"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type"), "message": e.get("msg"),
+             "message_zh": _FIELD_ZH.get(str(e.get("type")), "不符合要求")} for e in errors[:20]]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return respond(exc.status, exc.code, exc.en, exc.zh, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return respond(400, "malformed_json", "the request body is not valid JSON (UTF-8)",
+                           "请求内容不是有效的 JSON（须为 UTF-8 编码）", _validation_details(errors))
+        return respond(422, "invalid_request", "the request does not match the schema",
+                       "请求内容不符合要求", _validation_details(errors))
+
+    @app.exception_handler(ValidationError)
+    async def _model_invalid(_: Request, exc: ValidationError) -> JSONResponse:
+        return respond(422, "invalid_content", "the content does not validate", "内容校验未通过",
+                       _validation_details(list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        en = exc.detail if isinstance(exc.detail, str) else "error"
+        return respond(exc.status_code, f"http_{exc.status_code}", en, _HTTP_ZH.get(exc.status_code, "请求失败"),
+                       headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(TextError)
+    async def _text(_: Request, exc: TextError) -> JSONResponse:
+        return respond(422, exc.code, exc.en, exc.zh)
+
+    @app.exception_handler(NotFoundError)
+    @app.exception_handler(RecordNotFound)
+    async def _missing(_: Request, exc: Exception) -> JSONResponse:
+        return respond(404, "not_found", str(exc), "找不到该记录")
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
+        return respond(409, "stale_version", str(exc),
+                       f"该条目已被他人修改（你编辑的是第 {exc.expected} 版，当前是第 {exc.current} 版），请刷新后再改",
+                       {"entry_id": exc.entry_id, "expected": exc.expected, "current": exc.current})
+
+    @app.exception_handler(DuplicateError)
+    async def _duplicate(_: Request, exc: DuplicateError) -> JSONResponse:
+        return respond(409, "duplicate", str(exc), "已存在相同标识的条目")
+
+    @app.exception_handler(WorkflowError)
+    async def _workflow(_: Request, exc: WorkflowError) -> JSONResponse:
+        return respond(422, "workflow", str(exc), "当前状态下不能这样操作：" + "；".join(exc.reasons or [str(exc)]),
+                       {"reasons": exc.reasons})
+
+    @app.exception_handler(ImportRowError)
+    async def _import(_: Request, exc: ImportRowError) -> JSONResponse:
+        return respond(422, "import_rows", str(exc), "导入内容有误，未导入任何条目（见各行原因）",
+                       [{"line": n, "message": m} for n, m in exc.errors[:200]])
+
+    @app.exception_handler(AuthError)
+    async def _auth(_: Request, exc: AuthError) -> JSONResponse:
+        return respond(401, "unauthorized", str(exc), "登录无效或已过期，请重新登录", headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(InvalidRequest)
+    async def _bad(_: Request, exc: InvalidRequest) -> JSONResponse:
+        return respond(422, "invalid_request", str(exc), "请求内容不符合要求：" + str(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+        return respond(500, "internal", "internal error; it has been logged", "服务内部错误，已记录")

@@ -1,0 +1,35 @@
+"""Sign in and out; who am I."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials
+
+from api.context import Runtime
+from api.routes.deps import runtime
+from api.schemas import LoginRequest, LoginResponse, Me
+from api.security import ANY_SIGNED_IN, _bearer, allow
+from hotline.accounts import Principal
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+
+@router.post("/login", response_model=LoginResponse, responses={401: {"description": "Wrong name or password"}})
+def login(body: LoginRequest, rt: Runtime = Depends(runtime)) -> LoginResponse:
+    """Anyone: exchange a name and password for a bearer token that expires."""
+    token, expires, who = rt.accounts.sign_in(body.name, body.password)
+    return LoginResponse(token=token, expires_at=expires, name=who.name, role=who.role, platform=who.platform)  # type: ignore[arg-type]
+
+
+@router.post("/logout", status_code=204)
+def logout(request: Request, who: Principal = Depends(allow(*ANY_SIGNED_IN)),
+           credentials: HTTPAuthorizationCredentials | None = Depends(_bearer), rt: Runtime = Depends(runtime)) -> None:
+    """Signed-in users: revoke the token used for this call."""
+    if credentials and who.via == "token":
+        rt.accounts.sign_out(credentials.credentials)
+
+
+@router.get("/me", response_model=Me)
+def me(who: Principal = Depends(allow(*ANY_SIGNED_IN))) -> Me:
+    """Signed-in users and API keys: the caller's name, role and platform."""
+    return Me(name=who.name, role=who.role, platform=who.platform, via=who.via)  # type: ignore[arg-type]

@@ -1,0 +1,105 @@
+"""Gaps: questions nobody answered well, clustered by meaning, named by their key terms, counted,
+and turned into a draft entry in one step (the questions become its paraphrases)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import AgglomerativeClustering
+
+from kb.schema import EntryContent
+from kb.store import EntryStore, EntryView
+
+# Cosine distance under which two questions count as the same need (e5 vectors: paraphrases sit
+# around 0.05-0.12 apart, different topics above 0.15).
+DEFAULT_DISTANCE = 0.12
+_PLACEHOLDER = re.compile(r"\[[^\]]{1,6}\]")
+
+EncodeFn = Callable[[list[str]], np.ndarray]
+
+
+@dataclass(frozen=True, slots=True)
+class GapCluster:
+    key: str  # stable for the same member questions
+    terms: list[str]
+    count: int
+    question_ids: list[int]
+    examples: list[str]
+    issue_types: list[str]
+    sources: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "terms": self.terms, "count": self.count, "question_ids": self.question_ids,
+                "examples": self.examples, "issue_types": self.issue_types, "sources": self.sources}
+
+
+def key_terms(texts: list[str], k: int = 3) -> list[str]:
+    import jieba.analyse
+
+    joined = _PLACEHOLDER.sub(" ", "。".join(texts))
+    return [t for t in jieba.analyse.extract_tags(joined, topK=k + 4) if not t.isdigit()][:k]
+
+
+def cluster(questions: list[dict[str, Any]], encode: EncodeFn, distance: float = DEFAULT_DISTANCE,
+            examples: int = 5) -> list[GapCluster]:
+    """``questions``: rows with id, text, source, issue_types. Largest clusters first."""
+    if not questions:
+        return []
+    texts = [q["text"] for q in questions]
+    if len(questions) == 1:
+        labels = np.zeros(1, dtype=int)
+        vecs = encode(texts)
+    else:
+        vecs = encode(texts)
+        labels = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, metric="cosine",
+                                         linkage="average").fit_predict(vecs)
+    out = []
+    for label in set(labels.tolist()):
+        idx = np.flatnonzero(labels == label)
+        centre = vecs[idx].mean(axis=0)
+        # Most typical question first: closest to the cluster's centre.
+        order = idx[np.argsort(-(vecs[idx] @ centre))]
+        members = [questions[i] for i in order]
+        ids = sorted(int(m["id"]) for m in members)
+        types = Counter(t for m in members for t in m.get("issue_types") or [])
+        out.append(GapCluster(
+            key=hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:12],
+            terms=key_terms([m["text"] for m in members]),
+            count=len(members),
+            question_ids=ids,
+            examples=list(dict.fromkeys(m["text"] for m in members))[:examples],
+            issue_types=[t for t, _ in types.most_common(3)],
+            sources=dict(Counter(m.get("source", "worker") for m in members)),
+        ))
+    out.sort(key=lambda c: (-c.count, c.key))
+    return out
+
+
+def draft_from_questions(store: EntryStore, questions: list[dict[str, Any]], author: str,
+                         issue_types: list[str] | None = None, title: str | None = None) -> EntryView:
+    """A new draft entry whose question and paraphrases are the gap's questions; staff write the answer."""
+    if not questions:
+        raise ValueError("no questions to draft from")
+    texts = list(dict.fromkeys(q["text"].strip()[:300] for q in questions if q["text"].strip()))
+    types = issue_types or [t for t, _ in Counter(t for q in questions for t in q.get("issue_types") or []).most_common(2)]
+    terms = key_terms(texts)
+    digest = hashlib.sha1(",".join(str(q["id"]) for q in questions).encode()).hexdigest()[:8]
+    content = EntryContent(
+        slug=f"gap-{date.today():%Y%m%d}-{digest}",
+        kind="faq",
+        title=(title or ("待答：" + "、".join(terms) if terms else "待答问题"))[:300],
+        question=texts[0],
+        paraphrases=texts[1:41],
+        operator_answer="（待撰写：给接线员的答复要点、法律依据与转介。）",
+        worker_answer="（待撰写：给劳动者的白话答复。）",
+        issue_types=types or ["out_of_scope"],
+        sources=[f"gap cluster of {len(questions)} unanswered questions"],
+    )
+    return store.create(content, author=author, comment="drafted from unanswered questions")

@@ -1,0 +1,166 @@
+"""Tables of the hotline's records (same declarative base and database as the knowledge base)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kb.tables import Base, utcnow
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    platform: Mapped[str | None] = mapped_column(String(40), nullable=True)  # enterprise users only
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SignIn(Base):
+    """A sign-in token (stored as its SHA-256, never in clear) with its expiry."""
+
+    __tablename__ = "sign_ins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in listings so a key can be recognised
+    role: Mapped[str] = mapped_column(String(20))
+    platform: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(80))  # e.g. entry:12, user:4, case:9
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Case(Base):
+    """One call or WeChat conversation. Only masked text is ever stored."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    channel: Mapped[str] = mapped_column(String(20), index=True)
+    operator: Mapped[str] = mapped_column(String(64))
+    text_masked: Mapped[str] = mapped_column(Text)
+    issue_types: Mapped[list[str]] = mapped_column(JSON)
+    urgency: Mapped[str] = mapped_column(String(20), index=True)
+    referral: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    district: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
+    platform: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FollowUp(Base):
+    """回访: what came of the referral, recorded later."""
+
+    __tablename__ = "case_followups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    by: Mapped[str] = mapped_column(String(64))
+    accepted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    resolved: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    amount_recovered: Mapped[float | None] = mapped_column(Float, nullable=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+
+class Dispatch(Base):
+    """A case routed to a platform company's sub-line; its reply flows back to the dispatcher."""
+
+    __tablename__ = "dispatches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(40), index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reply: Mapped[str | None] = mapped_column(Text, nullable=True)
+    replied_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Consultation(Base):
+    """多部门会商: the bodies involved, the actions agreed and who follows up."""
+
+    __tablename__ = "consultations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    bodies: Mapped[list[str]] = mapped_column(JSON)
+    actions: Mapped[list[str]] = mapped_column(JSON)
+    follow_up_by: Mapped[str] = mapped_column(String(100))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Feedback(Base):
+    """What happened to one suggestion or answer; credited to the entry (and the case when there is one)."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    source: Mapped[str] = mapped_column(String(20))  # operator | worker
+    actor: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(20), index=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id", ondelete="SET NULL"), nullable=True, index=True)
+    entry_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), nullable=True, index=True)
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"), nullable=True)
+    query_masked: Mapped[str | None] = mapped_column(Text, nullable=True)
+    corrected_issue_types: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+
+
+class Question(Base):
+    """A question asked (worker FAQ or operator suggest) and how well it was answered: the raw material of gaps."""
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    source: Mapped[str] = mapped_column(String(20), index=True)
+    text_masked: Mapped[str] = mapped_column(Text)
+    answered: Mapped[bool] = mapped_column(Boolean, index=True)
+    best_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    best_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    issue_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    urgency: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    helpful: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    drafted_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
