@@ -16,7 +16,7 @@ from api.context import Runtime, open_runtime, seed_if_empty
 from api.limits import BodyLimit
 from api.logfilter import install_masking
 from api.routes import admin, auth, cases, entries, faq, feedback, live, operators, staff
-from api.security import RateLimiter
+from api.security import make_limiter
 from api.settings import Settings, configure_logging, get_settings
 
 log = logging.getLogger("jishibang.api")
@@ -39,7 +39,7 @@ class AppState:
         self.runtime: Runtime = open_runtime(settings)
         self.embedder = self.runtime.embedder
         self.accounts = self.runtime.accounts
-        self.limiters = {"faq": RateLimiter(settings.faq_rate_per_minute, 60.0)}
+        self.limiters = {"faq": make_limiter(settings.redis_url, "faq", settings.faq_rate_per_minute, 60.0)}
         self.started_at = time.time()
         self.load_error: str | None = None
         self.index_error: str | None = None

@@ -3,6 +3,7 @@ token or an API key (both ``Authorization: Bearer ...``). Missing or invalid: 40
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -16,6 +17,7 @@ from api.errors import ApiError
 from hotline.accounts import Principal
 from hotline.errors import AuthError
 
+log = logging.getLogger("jishibang.api")
 _bearer = HTTPBearer(auto_error=False, description="A sign-in token (POST /v1/auth/login) or an API key.")
 
 OPERATORS = ("operator", "staff", "admin")
@@ -59,7 +61,7 @@ def allow(*roles: str) -> Callable[..., Principal]:
 class RateLimiter:
     """A sliding window per client: at most ``limit`` calls in ``window`` seconds.
 
-    In-process; with several API workers each keeps its own counts (a shared store is the remedy)."""
+    In-process: with several API workers each keeps its own counts; set a Redis URL to share them."""
 
     def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit, self.window, self.clock = limit, window, clock
@@ -80,6 +82,50 @@ class RateLimiter:
                 for k in [k for k, v in self._calls.items() if not v]:
                     del self._calls[k]
             return None
+
+
+class RedisRateLimiter:
+    """The same sliding window, kept in Redis so the limit holds across API workers and machines.
+
+    One Lua script per call (atomic): drop calls older than the window, count, add this one if allowed."""
+
+    _SCRIPT = """
+    local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    local n = redis.call('ZCARD', key)
+    if n >= limit then
+        local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+        return tostring(tonumber(oldest[2]) + window - now)
+    end
+    redis.call('ZADD', key, now, ARGV[4])
+    redis.call('PEXPIRE', key, math.ceil(window * 1000))
+    return false
+    """
+
+    def __init__(self, url: str, name: str, limit: int, window: float = 60.0) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.script = self.client.register_script(self._SCRIPT)
+        self.prefix, self.limit, self.window = f"jishibang:rate:{name}:", limit, window
+
+    def check(self, key: str) -> float | None:
+        import secrets
+
+        import redis
+
+        now = time.time()
+        try:
+            wait = self.script(keys=[self.prefix + key], args=[now, self.window, self.limit, f"{now}:{secrets.token_hex(4)}"])
+        except redis.RedisError as exc:
+            # Fail open: a worker asking for help is not refused because the counter store is down.
+            log.warning("rate limiter unavailable, allowing the call: %s", type(exc).__name__)
+            return None
+        return None if wait is None else max(float(wait), 0.001)
+
+
+def make_limiter(redis_url: str | None, name: str, limit: int, window: float = 60.0) -> RateLimiter | RedisRateLimiter:
+    return RedisRateLimiter(redis_url, name, limit, window) if redis_url else RateLimiter(limit, window)
 
 
 def client_key(request: Request) -> str:

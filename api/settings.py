@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     hnsw_above: int = Field(default=50_000, ge=1, description="Rows above which the dense index uses HNSW.")
     log_level: LogLevel = "INFO"
     token_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="How long a sign-in token is valid.")
+    redis_url: str | None = Field(
+        default=None,
+        description="e.g. redis://127.0.0.1:6379/0: rate-limit counters shared by all API workers (default: per process).",
+    )
     faq_rate_per_minute: int = Field(default=20, ge=1, description="Worker FAQ questions per client per minute.")
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="Largest request body (413 above).")
     max_import_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="Largest knowledge-base import.")

@@ -77,7 +77,10 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        dim = self.model.get_sentence_embedding_dimension()
+        model = self.model
+        # sentence-transformers 6 renamed the method; keep working with either name.
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = getter()
         if dim is None:
             raise EmbedderError("model does not report its embedding dimension")
         return int(dim)
