@@ -444,3 +444,19 @@ def test_openapi_bounds_every_request_field(api_server) -> None:
                 elif not bounded_string(v):
                     unbounded.append(f"{name}.{field}")
     assert not unbounded, unbounded
+
+
+def test_cli_users_and_keys_work_against_the_running_service(api_server) -> None:
+    from tests.conftest import run_cli
+
+    env = {"JISHIBANG_DATA_DIR": str(api_server.data_dir)}
+    made = run_cli("keys", "add", "--role", "enterprise", "--platform", "滴滴", "--label", "didi sub-line", env=env)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip().splitlines()[-1]
+    assert key.startswith("jsk_")
+    me = httpx.get(f"{api_server.url}/v1/auth/me", headers={"Authorization": f"Bearer {key}"}).json()
+    assert me == {"name": me["name"], "role": "enterprise", "platform": "滴滴", "via": "key"}
+    dup = run_cli("users", "add", "t-staff", "--role", "staff", "--password", "another-password", env=env)
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+    bad = run_cli("users", "add", "x", "--role", "boss", "--password", "another-password", env=env)
+    assert bad.returncode == 1 and bad.stderr.startswith("error:")
