@@ -1,0 +1,357 @@
+/* /console: the operator's live assist.
+ *
+ * As the operator types, the whole note goes over the WebSocket /v1/calls/{call_id}/live (debounced
+ * ~150 ms); the server answers with only the sections that changed, and only those are redrawn. */
+"use strict";
+
+(async () => {
+  const { $, el, clear, show, setText, api, describe, token, clearSession, goLogin, copyText, targetName } = JSB;
+  const DEBOUNCE_MS = 150;
+  const MAX_WAIT_MS = 1000;
+  const URGENCY = { emergency: "紧急", high: "较急", normal: "一般", low: "不急" };
+  const ENTITY_NAMES = {
+    platforms: "平台", roles: "身份", districts: "区县", money: "金额", dates: "日期", durations: "时长",
+    vehicles: "车辆", injuries: "伤情", injury_severity: "伤情程度",
+  };
+  const SEVERITY = { severe: "重", moderate: "中", minor: "轻" };
+
+  const who = await JSB.guard();
+  if (!who) return;
+
+  const note = $("note");
+  let callId = newCallId();
+  let ws = null;
+  let ready = false;
+  let seq = 0;
+  let retries = 0;
+  let retryTimer = null;
+  let caseId = null;
+  let cleared = true;  // the panels show nothing (empty note)
+  let current = {};    // the latest value of each section, as the server sent it
+  let picked = null;   // the referral target the operator picked (null: follow the top one)
+
+  function newCallId() {
+    const rand = new Uint32Array(2);
+    crypto.getRandomValues(rand);
+    return "c" + Date.now().toString(36) + rand[0].toString(36) + rand[1].toString(36);
+  }
+
+  function setConn(state, text) {
+    const c = $("conn-status");
+    c.dataset.state = state;
+    setText(c, text);
+  }
+
+  // --- the socket ------------------------------------------------------------------------------
+
+  function connect() {
+    clearTimeout(retryTimer);
+    ready = false;
+    setText($("call-id"), callId);
+    setConn("connecting", "连接中…");
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const sock = new WebSocket(`${scheme}://${location.host}/v1/calls/${encodeURIComponent(callId)}/live`);
+    ws = sock;
+    sock.addEventListener("open", () => sock.send(JSON.stringify({ type: "auth", token: token() })));
+    sock.addEventListener("message", (ev) => {
+      if (sock !== ws) return;
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch (_) { return; }
+      onMessage(msg);
+    });
+    sock.addEventListener("close", (ev) => {
+      if (sock !== ws) return;  // replaced by a new call's socket
+      ready = false;
+      if (ev.code === 4401) { clearSession(); goLogin(); return; }
+      if (ev.code === 4403) { setConn("error", "你的角色无权使用实时辅助"); return; }
+      const wait = Math.min(1000 * 2 ** retries, 15000);
+      retries += 1;
+      setConn("error", `连接已断开，${Math.round(wait / 1000)} 秒后重连…`);
+      retryTimer = setTimeout(connect, wait);
+    });
+  }
+
+  function onMessage(msg) {
+    if (msg.type === "ready") {
+      ready = true;
+      retries = 0;
+      setConn("ok", "实时辅助已连接");
+      current = {};  // a new socket: the server sends every section again
+      if (note.value.trim()) sendNote();
+    } else if (msg.type === "update") {
+      if (!note.value.trim()) return;
+      for (const section of msg.changed || []) current[section] = msg[section];
+      cleared = false;
+      for (const section of msg.changed || []) render(section);
+      setConn("ok", "实时辅助已连接");
+    } else if (msg.type === "unchanged") {
+      if (cleared && note.value.trim()) renderAll();
+    } else if (msg.type === "error") {
+      setConn(msg.code === "unauthorized" || msg.code === "forbidden" ? "error" : "warn", msg.message_zh || msg.message || "出错了");
+    }
+  }
+
+  function sendNote() {
+    const text = note.value;
+    if (!text.trim()) { clearPanels(); return; }
+    if (!ws || !ready || ws.readyState !== WebSocket.OPEN) return;  // sent on "ready"
+    seq += 1;
+    ws.send(JSON.stringify({ type: "note", seq, text }));
+  }
+
+  // Debounced, but a fast typist who never pauses still gets an update at least every MAX_WAIT_MS.
+  let debounceTimer = null;
+  let firstPending = 0;
+  note.addEventListener("input", () => {
+    const now = Date.now();
+    if (!debounceTimer) firstPending = now;
+    clearTimeout(debounceTimer);
+    const wait = Math.max(0, Math.min(DEBOUNCE_MS, firstPending + MAX_WAIT_MS - now));
+    debounceTimer = setTimeout(() => { debounceTimer = null; sendNote(); }, wait);
+  });
+
+  // --- drawing the sections --------------------------------------------------------------------
+
+  function render(section) {
+    const v = current[section];
+    if (section === "triage") renderTriage(v);
+    else if (section === "suggestions") renderSuggestions(v || []);
+    else if (section === "no_good_answer") show($("no-good-answer"), !!v);
+    else if (section === "referrals") renderReferrals(v || []);
+    else if (section === "deadlines") renderDeadlines(v || []);
+    else if (section === "emergency_contacts") renderEmergency(v || []);
+  }
+
+  function renderAll() {
+    cleared = false;
+    for (const s of Object.keys(current)) render(s);
+  }
+
+  function clearPanels() {
+    cleared = true;
+    renderTriage(null);
+    renderSuggestions([]);
+    show($("no-good-answer"), false);
+    renderReferrals([]);
+    renderDeadlines([]);
+    renderEmergency([]);
+  }
+
+  function renderTriage(t) {
+    const badge = $("urgency");
+    const reasons = clear($("urgency-reasons"));
+    const types = clear($("issue-types"));
+    const ents = clear($("entities"));
+    const abstain = $("abstain");
+    if (!t) { show(badge, false); show(abstain, false); return; }
+    const level = (t.urgency || {}).level || "normal";
+    badge.dataset.level = level;
+    setText(badge, URGENCY[level] || level);
+    show(badge, true);
+    for (const r of (t.urgency || {}).reasons || []) reasons.appendChild(el("li", { text: r.detail || r.code }));
+    setText(abstain, t.abstain ? "问题类型不确定" + (t.abstain_reason ? `（${t.abstain_reason}）` : "") : "");
+    show(abstain, !!t.abstain);
+    const labels = new Set(t.labels || []);
+    for (const s of t.issue_types || []) {
+      const pct = Math.round((s.score || 0) * 100);
+      const bar = el("span", { class: "bar" });
+      bar.style.width = `${Math.max(2, Math.min(100, pct))}%`;
+      types.appendChild(el("li", { class: labels.has(s.id) ? "scored on" : "scored", dataset: { id: s.id } },
+        el("span", { class: "name", text: s.name || s.id }),
+        el("span", { class: "meter" }, bar),
+        el("span", { class: "pct", text: `${pct}%` })));
+    }
+    const e = t.entities || {};
+    for (const [key, name] of Object.entries(ENTITY_NAMES)) {
+      const v = e[key];
+      if (v === null || v === undefined || (Array.isArray(v) && !v.length)) continue;
+      const items = (Array.isArray(v) ? v : [v]).map((x) => entityText(key, x));
+      ents.appendChild(el("dt", { text: name }));
+      ents.appendChild(el("dd", { text: items.join("、") }));
+    }
+    if (t.pii && t.pii.length) {
+      ents.appendChild(el("dt", { text: "已遮盖的个人信息" }));
+      ents.appendChild(el("dd", { text: t.pii.join("、") }));
+    }
+  }
+
+  function entityText(key, x) {
+    if (x === null || typeof x !== "object") return key === "injury_severity" ? SEVERITY[x] || String(x) : String(x);
+    if (key === "money") return x.text ? `${x.text}（${x.value}${x.value_max ? "–" + x.value_max : ""} 元）` : `${x.value} 元`;
+    if (key === "dates") return x.text ? `${x.text}（${x.start}${x.end && x.end !== x.start ? " 至 " + x.end : ""}）` : String(x.start);
+    if (key === "durations") return x.text ? `${x.text}（约 ${x.days} 天）` : `${x.days} 天`;
+    if (key === "injuries") return `${x.word}（${SEVERITY[x.severity] || x.severity}）`;
+    return x.text || JSON.stringify(x);
+  }
+
+  function renderSuggestions(list) {
+    const ol = clear($("suggestions"));
+    list.forEach((s, i) => ol.appendChild(suggestionCard(s, i)));
+  }
+
+  function suggestionCard(s, i) {
+    const score = s.score === null || s.score === undefined ? null : Math.round(s.score * 100);
+    const status = el("span", { class: "small muted fb" });
+    const li = el("li", { class: "suggestion" + (s.good_enough ? " best" : ""), dataset: { entryId: s.entry_id, version: s.version } },
+      el("div", { class: "row spread" },
+        el("h3", { class: "s-title", text: s.title }),
+        el("span", { class: "small muted", text: [s.good_enough && i === 0 ? "推荐" : null, score !== null ? `匹配度 ${score}%` : null].filter(Boolean).join(" · ") })),
+      el("p", { class: "reply", text: s.reply }),
+      s.steps && s.steps.length ? el("div", {}, el("p", { class: "label", text: "步骤" }), el("ol", {}, s.steps.map((x) => el("li", { text: x })))) : null,
+      s.evidence && s.evidence.length ? el("div", {}, el("p", { class: "label", text: "证据" }), el("ul", { class: "evidence" }, s.evidence.map((x) => el("li", { text: x })))) : null,
+      s.legal_basis && s.legal_basis.length ? el("p", { class: "small basis" }, el("span", { class: "label", text: "法律依据 " }), s.legal_basis.join("；")) : null,
+      s.unverified && s.unverified.length ? el("p", { class: "small warn", text: "待核实：" + s.unverified.join("；") }) : null,
+      el("p", { class: "small muted asof", text: `截至 ${s.as_of}` + (s.review_by ? ` · 复核日期 ${s.review_by}` : "") }),
+      el("div", { class: "row wrap" },
+        el("button", { type: "button", class: "copy", onclick: () => copyReply(s, status), text: "复制答复" }),
+        el("button", { type: "button", class: "helpful", onclick: () => feedback("helpful", s, status), text: "有用" }),
+        el("button", { type: "button", class: "wrong", onclick: () => feedback("wrong", s, status), text: "不对" }),
+        status));
+    return li;
+  }
+
+  async function copyReply(s, status) {
+    const ok = await copyText(s.reply);
+    setText(status, ok ? "已复制" : "复制失败，请手动选择文字");
+    await feedback("copied", s, status, ok ? "已复制" : null);
+  }
+
+  async function feedback(event, s, status, prefix) {
+    const body = { event, entry_id: s.entry_id, entry_version: s.version };
+    if (caseId) body.case_id = caseId;
+    if (note.value.trim()) body.query = note.value.slice(0, 5000);
+    try {
+      await api("POST", "/v1/feedback", { body });
+      const done = { copied: "已记录", helpful: "已记为有用", wrong: "已记为不对" }[event];
+      setText(status, prefix ? `${prefix}，${done}` : done);
+      status.dataset.state = "ok";
+    } catch (err) {
+      setText(status, "反馈未记录：" + describe(err));
+      status.dataset.state = "error";
+    }
+  }
+
+  function renderReferrals(list) {
+    const picker = clear($("referral-picker"));
+    if (!list.length) picker.appendChild(el("option", { value: "", text: "（暂无）" }));
+    for (const r of list) {
+      picker.appendChild(el("option", { value: r.target, text: r.name }));
+    }
+    if (picked && !list.some((r) => r.target === picked)) {
+      picker.appendChild(el("option", { value: picked, text: targetName(picked) + "（已选）" }));
+    }
+    picker.value = picked || (list[0] ? list[0].target : "");
+    renderReferralCard();
+  }
+
+  function renderReferralCard() {
+    const target = $("referral-picker").value;
+    const list = current.referrals || [];
+    const r = list.find((x) => x.target === target) || (target ? referralFromTaxonomy(target) : null);
+    show($("referral-card"), !!r);
+    if (!r) return;
+    setText($("referral-name"), r.name);
+    JSB.append(clear($("referral-contact")), JSB.phoneLinks(r.contact));
+    setText($("referral-reason"), r.reason || "");
+    const ev = clear($("referral-evidence"));
+    for (const x of r.evidence || []) ev.appendChild(el("li", { text: x }));
+  }
+
+  function referralFromTaxonomy(target) {
+    const t = (JSB.taxonomy.referral_targets || {})[target];
+    return t ? { target, name: t.name, contact: t.contact, reason: "接线员选择", evidence: [] } : null;
+  }
+
+  $("referral-picker").addEventListener("change", async () => {
+    picked = $("referral-picker").value || null;
+    renderReferralCard();
+    if (caseId && picked) {
+      try {
+        await api("PATCH", `/v1/cases/${caseId}`, { body: { referral: picked } });
+        caseStatus(`个案 #${caseId} 的转介已改为：${targetName(picked)}`, "ok");
+      } catch (err) {
+        caseStatus("转介未更新：" + describe(err), "error");
+      }
+    }
+  });
+
+  function renderDeadlines(list) {
+    const ul = clear($("deadlines"));
+    show($("no-deadlines"), !list.length);
+    for (const d of list) {
+      const left = d.days_left === null || d.days_left === undefined ? null
+        : d.days_left < 0 ? `已过 ${-d.days_left} 天` : `还剩 ${d.days_left} 天`;
+      ul.appendChild(el("li", { class: "deadline" + (d.days_left !== null && d.days_left <= 7 ? " close" : "") },
+        el("strong", { text: d.name }),
+        d.due ? el("span", { text: ` 截止 ${d.due}` }) : null,
+        left ? el("span", { class: "left", text: `（${left}）` }) : null,
+        d.unverified ? el("span", { class: "warn small", text: "（待核实）" }) : null,
+        d.note ? el("p", { class: "small", text: d.note }) : null,
+        d.basis ? el("p", { class: "small muted", text: "依据：" + d.basis }) : null));
+    }
+  }
+
+  function renderEmergency(list) {
+    const ul = clear($("emergency-list"));
+    show($("emergency"), list.length > 0);
+    for (const c of list) {
+      ul.appendChild(el("li", {},
+        el("a", { class: "call", href: "tel:" + String(c.number).replace(/[^0-9+]/g, ""), text: `${c.name} ${c.number}` }),
+        el("span", { class: "small", text: " " + (c.when || "") })));
+    }
+  }
+
+  // --- saving the case -------------------------------------------------------------------------
+
+  function caseStatus(text, state) {
+    const p = $("case-status");
+    setText(p, text);
+    p.dataset.state = state;
+    show(p, true);
+  }
+
+  $("save-case").addEventListener("click", async () => {
+    const text = note.value.trim();
+    if (!text) { caseStatus("记录是空的，先写下来电内容", "error"); return; }
+    const button = $("save-case");
+    button.disabled = true;
+    const body = { text: text.slice(0, 5000), channel: $("channel").value, call_id: callId };
+    const referral = $("referral-picker").value;
+    if (referral) body.referral = referral;
+    try {
+      const c = await api("POST", "/v1/cases", { body });
+      caseId = c.id;
+      const cid = $("case-status");
+      cid.dataset.caseId = String(c.id);
+      caseStatus(`已保存个案 #${c.id}` + (c.referral ? `，转介：${targetName(c.referral)}` : ""), "ok");
+      setText(button, "已保存");
+    } catch (err) {
+      caseStatus("保存失败：" + describe(err), "error");
+      button.disabled = false;
+    }
+  });
+
+  $("new-call").addEventListener("click", () => {
+    if (note.value.trim() && !caseId && !confirm("当前记录还没保存，确定开始新来电？")) return;
+    note.value = "";
+    caseId = null;
+    picked = null;
+    current = {};
+    clearPanels();
+    show($("case-status"), false);
+    delete $("case-status").dataset.caseId;
+    const button = $("save-case");
+    button.disabled = false;
+    setText(button, "保存个案");
+    callId = newCallId();
+    const old = ws;
+    ws = null;
+    if (old) old.close(1000);
+    connect();
+    note.focus();
+  });
+
+  clearPanels();
+  connect();
+  note.focus();
+})();
