@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotline.errors import AuthError, InvalidRequest
 from hotline.errors import NotFound as RecordNotFound
+from kb.workflow import in_chinese
 from kb.errors import ConflictError, DuplicateError, ImportRowError, NotFoundError, WorkflowError
 from triage.errors import TextError
 
@@ -110,8 +111,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(WorkflowError)
     async def _workflow(_: Request, exc: WorkflowError) -> JSONResponse:
-        return respond(422, "workflow", str(exc), "当前状态下不能这样操作：" + "；".join(exc.reasons or [str(exc)]),
-                       {"reasons": exc.reasons})
+        reasons = exc.reasons or [str(exc)]
+        return respond(422, "workflow", str(exc), "不能这样操作：" + "；".join(in_chinese(r) for r in reasons),
+                       {"reasons": exc.reasons, "reasons_zh": [in_chinese(r) for r in exc.reasons]})
 
     @app.exception_handler(ImportRowError)
     async def _import(_: Request, exc: ImportRowError) -> JSONResponse:

@@ -76,7 +76,7 @@ class ReferralOut(BaseModel):
     contact: str
     reason: str
     evidence: list[str]
-    score: float
+    score: float = Field(description="Rule weight x issue-type score: orders the referrals; not a probability.")
 
 
 class DeadlineOut(BaseModel):

@@ -10,6 +10,8 @@ Who may trigger them is the API's concern; the rules an entry must meet live her
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -70,3 +72,31 @@ def check(action: str, status: str, comment: str | None) -> Transition:
     if t.needs_comment and not (comment and comment.strip()):
         raise WorkflowError(f"{action} needs a comment saying why")
     return t
+
+
+_STATUS_ZH = {"draft": "草稿", "in_review": "待审核", "published": "已发布", "archived": "已归档"}
+_ACTION_ZH = {"submit": "提交审核", "approve": "审核通过并发布", "reject": "退回", "archive": "归档", "restore": "恢复",
+              "publish": "发布"}
+_ZH: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"^no referral target$"), lambda m: "没有填写转介对象"),
+    (re.compile(r"^a procedure needs an evidence checklist$"), lambda m: "办事流程须有证据清单"),
+    (re.compile(r"^review_by (\S+) is in the past"), lambda m: f"复核日期 {m[1]} 已过：请核实内容并设定新的复核日期"),
+    (re.compile(r"^legal basis not found among imported statutes: (.*)$"), lambda m: f"法律依据在已导入的法条中找不到：{m[1]}"),
+    (re.compile(r"^cannot (\w+) an entry that is (\w+)"),
+     lambda m: f"条目当前是“{_STATUS_ZH.get(m[2], m[2])}”，不能{_ACTION_ZH.get(m[1], m[1])}"),
+    (re.compile(r"^(\w+) needs a comment saying why$"), lambda m: f"{_ACTION_ZH.get(m[1], m[1])}须填写理由"),
+    (re.compile(r"^unknown action"), lambda m: "没有这个操作"),
+    (re.compile(r"^an archived entry cannot be edited"), lambda m: "已归档的条目不能编辑，请先恢复"),
+    (re.compile(r"^the slug of an entry cannot change$"), lambda m: "条目标识（slug）不能修改"),
+    (re.compile(r"^a new entry starts as draft"), lambda m: "新条目只能以草稿开始"),
+    (re.compile(r"^cannot publish"), lambda m: "不能发布"),
+]
+
+
+def in_chinese(reason: str) -> str:
+    """The Chinese wording of a workflow reason (the English one when there is none)."""
+    for pattern, render in _ZH:
+        m = pattern.search(reason)
+        if m:
+            return render(m)
+    return reason

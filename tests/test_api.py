@@ -213,6 +213,7 @@ def test_workflow_history_diff_rollback_and_audit(api_server) -> None:
         assert any(i["id"] == e["id"] for i in queue)
         no_comment = c.post(f"/v1/entries/{e['id']}/reject", json={"version": 3})
         assert no_comment.status_code == 422 and _error(no_comment)["code"] == "workflow"
+        assert "退回须填写理由" in _error(no_comment)["message_zh"]
         rej = c.post(f"/v1/entries/{e['id']}/reject", json={"version": 3, "comment": "答复要写清证据"})
         assert rej.json()["status"] == "draft"
         rb = c.post(f"/v1/entries/{e['id']}/rollback", json={"to_version": 1, "version": 4})
