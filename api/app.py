@@ -39,7 +39,8 @@ class AppState:
         self.runtime: Runtime = open_runtime(settings)
         self.embedder = self.runtime.embedder
         self.accounts = self.runtime.accounts
-        self.limiters = {"faq": make_limiter(settings.redis_url, "faq", settings.faq_rate_per_minute, 60.0)}
+        self.limiters = {"faq": make_limiter(settings.redis_url, "faq", settings.faq_rate_per_minute, 60.0),
+                         "login": make_limiter(settings.redis_url, "login", settings.login_rate_per_minute, 60.0)}
         self.started_at = time.time()
         self.load_error: str | None = None
         self.index_error: str | None = None

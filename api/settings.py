@@ -49,6 +49,7 @@ class Settings(BaseSettings):
         description="e.g. redis://127.0.0.1:6379/0: rate-limit counters shared by all API workers (default: per process).",
     )
     faq_rate_per_minute: int = Field(default=20, ge=1, description="Worker FAQ questions per client per minute.")
+    login_rate_per_minute: int = Field(default=30, ge=1, description="Sign-in attempts per client per minute.")
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="Largest request body (413 above).")
     max_import_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="Largest knowledge-base import.")
     hotline_contact: str = Field(default="工会职工维权服务热线 12351", description="Shown to workers who need a person.")

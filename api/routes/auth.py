@@ -8,15 +8,16 @@ from fastapi.security import HTTPAuthorizationCredentials
 from api.context import Runtime
 from api.routes.deps import runtime
 from api.schemas import LoginRequest, LoginResponse, Me
-from api.security import ANY_SIGNED_IN, _bearer, allow
+from api.security import ANY_SIGNED_IN, _bearer, allow, rate_limited
 from hotline.accounts import Principal
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=LoginResponse, responses={401: {"description": "Wrong name or password"}})
+@router.post("/login", response_model=LoginResponse, dependencies=[Depends(rate_limited("login"))],
+             responses={401: {"description": "Wrong name or password"}, 429: {"description": "Too many attempts"}})
 def login(body: LoginRequest, rt: Runtime = Depends(runtime)) -> LoginResponse:
-    """Anyone: exchange a name and password for a bearer token that expires."""
+    """Anyone: exchange a name and password for a bearer token that expires (attempts are rate-limited)."""
     token, expires, who = rt.accounts.sign_in(body.name, body.password)
     return LoginResponse(token=token, expires_at=expires, name=who.name, role=who.role, platform=who.platform)  # type: ignore[arg-type]
 
