@@ -221,6 +221,16 @@ def bench_api_cmd(
                           tuple(concurrency or (1, 8, 32)), workers, url, token))
 
 
+@eval_app.command("gaps", epilog="Example: jishibang eval gaps")
+def eval_gaps() -> None:
+    """Gap clustering: threshold chosen on the calibration queries, ARI / homogeneity / completeness on the
+    held-out evaluation queries (questions with the same relevant entry belong together)."""
+    from models.gap_eval import evaluate
+    from triage.embedder import Embedder
+
+    _print_json(evaluate(Embedder(get_settings().embedding_model_path).encode_queries))
+
+
 def _accounts():  # type: ignore[no-untyped-def]
     from hotline.accounts import Accounts
     from kb.db import make_engine, migrate, session_factory
