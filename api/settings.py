@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     login_rate_per_minute: int = Field(default=30, ge=1, description="Sign-in attempts per client per minute.")
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="Largest request body (413 above).")
     max_import_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="Largest knowledge-base import.")
+    retention_days: int | None = Field(default=None, ge=1, description="`jishibang purge` deletes cases older than this.")
     hotline_contact: str = Field(default="工会职工维权服务热线 12351", description="Shown to workers who need a person.")
     hotline_wechat: str = Field(default="在本公众号直接留言，工作人员会回复你", description="How to reach the hotline on WeChat.")
     host: str = "127.0.0.1"
