@@ -36,6 +36,10 @@ PG_ADMIN_URL = os.environ.get("JISHIBANG_TEST_PG_URL", "postgresql+psycopg://pos
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A throwaway PostgreSQL database for one test; skipped (with the reason) when no server answers."""
+    yield from _throwaway_pg()
+
+
+def _throwaway_pg() -> Iterator[str]:
     import uuid
 
     from sqlalchemy import create_engine, text
@@ -193,6 +197,24 @@ def stop_server(server: LiveServer) -> None:
         server.proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         server.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def pg_api_server(tmp_path_factory: pytest.TempPathFactory, local_model_dir: Path) -> Iterator[ApiServer]:
+    """The same server on a throwaway PostgreSQL database (skipped with the reason when none answers)."""
+    for url in _throwaway_pg():
+        server = start_server(tmp_path_factory.mktemp("api-pg"), local_model_dir,
+                              {"JISHIBANG_DATABASE_URL": url, "JISHIBANG_FAQ_RATE_PER_MINUTE": "1000"})
+        try:
+            yield server
+        finally:
+            stop_server(server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest) -> ApiServer:
+    """API tests that write records run on both backends."""
+    return request.getfixturevalue("api_server" if request.param == "sqlite" else "pg_api_server")
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """The /v1 API over real HTTP against the real app (temporary SQLite file, real models): one test per
-outcome, the edit conflict under concurrency, the WebSocket flow, and personal data kept out of storage."""
+outcome, the edit conflict under concurrency, the WebSocket flow, and personal data kept out of storage.
+Tests that write records take the `server` fixture and run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -105,8 +106,8 @@ def test_faq_without_a_good_answer_gives_the_hotline_instead(api_server) -> None
 
 # --- cases, follow-up, dispatch, consultation, feedback ------------------------------------------
 
-def test_case_lifecycle_with_followup_dispatch_and_consultation(api_server) -> None:
-    with api_server.client("operator") as op:
+def test_case_lifecycle_with_followup_dispatch_and_consultation(server) -> None:
+    with server.client("operator") as op:
         r = op.post("/v1/cases", json={"text": DEPOSIT + f"，身份证{ID_NUMBER}", "channel": "wechat", "call_id": "c-life-1"})
         assert r.status_code == 201, r.text
         case = r.json()
@@ -116,17 +117,17 @@ def test_case_lifecycle_with_followup_dispatch_and_consultation(api_server) -> N
                                            "corrected_issue_types": ["deposit_refund", "pay_settlement"]})
         assert fb.status_code == 201, fb.text
         d = op.post(f"/v1/cases/{case['id']}/dispatch", json={"platform": "美团", "note": "请站点核实押金"}).json()
-    with api_server.client("enterprise") as ent:
+    with server.client("enterprise") as ent:
         queue = ent.get("/v1/enterprise/queue").json()
         assert any(item["id"] == d["id"] for item in queue)
         r = ent.post(f"/v1/dispatches/{d['id']}/reply", json={"reply": "已联系站长，三日内退还", "status": "resolved"})
         assert r.status_code == 200, r.text
         assert ent.get(f"/v1/cases/{case['id']}").status_code == 200
-    with api_server.client("enterprise_b") as other:  # another platform never sees it
+    with server.client("enterprise_b") as other:  # another platform never sees it
         assert other.get(f"/v1/cases/{case['id']}").status_code == 404
         assert all(item["case_id"] != case["id"] for item in other.get("/v1/enterprise/queue").json())
         assert other.post(f"/v1/dispatches/{d['id']}/reply", json={"reply": "x"}).status_code == 404
-    with api_server.client("operator") as op:
+    with server.client("operator") as op:
         r = op.post(f"/v1/cases/{case['id']}/consultations",
                     json={"bodies": ["人社局劳动保障监察", "市场监管"], "actions": ["约谈站点"], "follow_up_by": "工会律师"})
         assert r.status_code == 201, r.text
@@ -167,8 +168,8 @@ def _new_entry(c: httpx.Client, slug: str) -> dict:
     return r.json()
 
 
-def test_stale_edit_gets_409_and_stale_if_match_gets_412(api_server) -> None:
-    with api_server.client("staff") as c:
+def test_stale_edit_gets_409_and_stale_if_match_gets_412(server) -> None:
+    with server.client("staff") as c:
         e = _new_entry(c, "api-stale-edit")
         content = e["content"]
         ok = c.put(f"/v1/entries/{e['id']}", json={"version": 1, "content": {**content, "title": "第二版"}})
@@ -183,26 +184,26 @@ def test_stale_edit_gets_409_and_stale_if_match_gets_412(api_server) -> None:
         assert c.get(f"/v1/entries/{e['id']}").json()["title"] == "第二版"
 
 
-def test_concurrent_editors_exactly_one_wins(api_server) -> None:
-    with api_server.client("staff") as c:
+def test_concurrent_editors_exactly_one_wins(server) -> None:
+    with server.client("staff") as c:
         e = _new_entry(c, "api-concurrent")
     barrier = threading.Barrier(6)
 
     def edit(i: int) -> int:
-        with api_server.client("staff") as c:
+        with server.client("staff") as c:
             barrier.wait()
             return c.put(f"/v1/entries/{e['id']}", json={"version": 1, "content": {**e["content"], "title": f"编辑者{i}"}}).status_code
 
     with ThreadPoolExecutor(6) as pool:
         codes = sorted(pool.map(edit, range(6)))
     assert codes == [200] + [409] * 5
-    with api_server.client("staff") as c:
+    with server.client("staff") as c:
         history = c.get(f"/v1/entries/{e['id']}/history").json()
     assert [h["version"] for h in history] == [1, 2]
 
 
-def test_workflow_history_diff_rollback_and_audit(api_server) -> None:
-    with api_server.client("staff") as c:
+def test_workflow_history_diff_rollback_and_audit(server) -> None:
+    with server.client("staff") as c:
         e = _new_entry(c, "api-workflow")
         v2 = c.put(f"/v1/entries/{e['id']}", json={"version": 1, "content": {**e["content"], "worker_answer": "改过的答复"}}).json()
         d = c.get(f"/v1/entries/{e['id']}/diff", params={"a": 1, "b": 2}).json()
@@ -228,8 +229,8 @@ def test_workflow_history_diff_rollback_and_audit(api_server) -> None:
         assert all(a["actor"] == "t-staff" for a in audit)
 
 
-def test_export_and_import_round_trip(api_server) -> None:
-    with api_server.client("staff") as c:
+def test_export_and_import_round_trip(server) -> None:
+    with server.client("staff") as c:
         jsonl = c.get("/v1/entries/export", params={"format": "jsonl", "status": "published"})
         assert jsonl.status_code == 200 and jsonl.headers["content-type"].startswith("application/x-ndjson")
         first = json.loads(jsonl.text.splitlines()[0])
@@ -244,10 +245,10 @@ def test_export_and_import_round_trip(api_server) -> None:
         assert csv.status_code == 200 and csv.text.startswith("slug") or "slug" in csv.text.splitlines()[0]
 
 
-def test_gaps_cluster_unanswered_questions_into_a_draft(api_server) -> None:
+def test_gaps_cluster_unanswered_questions_into_a_draft(server) -> None:
     for q in ("电动车换电柜押金怎么退", "换电柜的押金退不了怎么办", "换电押金不给退", "夜里送外卖路灯坏了很黑"):
-        httpx.post(f"{api_server.url}/v1/faq/ask", json={"question": q}, timeout=60)
-    with api_server.client("staff") as c:
+        httpx.post(f"{server.url}/v1/faq/ask", json={"question": q}, timeout=60)
+    with server.client("staff") as c:
         gaps = c.get("/v1/gaps").json()
         assert gaps["questions"] >= 1 and gaps["clusters"]
         cluster = gaps["clusters"][0]
@@ -260,10 +261,10 @@ def test_gaps_cluster_unanswered_questions_into_a_draft(api_server) -> None:
         assert all(set(cl["question_ids"]).isdisjoint(cluster["question_ids"]) for cl in again["clusters"])
 
 
-def test_stats_count_cases(api_server) -> None:
-    with api_server.client("operator") as op:
+def test_stats_count_cases(server) -> None:
+    with server.client("operator") as op:
         op.post("/v1/cases", json={"text": "江海区的骑手被小区保安拦着不让进", "channel": "phone"})
-    with api_server.client("staff") as c:
+    with server.client("staff") as c:
         s = c.get("/v1/stats", params={"days": 30, "interval": "day"}).json()
     assert s["cases"] >= 1 and s["totals"]["channel"]["phone"] >= 1
     assert s["series"]["issue_type"] and "referral_outcomes" in s and "top_entries" in s
