@@ -30,13 +30,14 @@ def _stage(msg: str) -> None:
     print(f"[bench api] {msg}", file=sys.stderr, flush=True)
 
 
-def load_texts(limit: int = 400, seed: int = 5) -> tuple[list[str], list[str]]:
-    """Call notes from the team corpus (for /v1/suggest) and worker questions from the search
-    evaluation set (for /v1/faq/ask)."""
+def load_texts(limit: int = 100_000, seed: int = 5) -> tuple[list[str], list[str]]:
+    """Call notes from the team corpus (for /v1/suggest) and worker questions from the search query sets
+    (for /v1/faq/ask). Runs continue through the lists rather than restarting, so a text comes back only
+    after thousands of others and caches do not flatter the figures."""
     notes, questions = [], []
     for path in sorted((REPO / "triage" / "data" / "corpus").glob("*.jsonl")):
         notes += [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
-    for path in sorted((REPO / "kb" / "eval").glob("queries_*.jsonl")):
+    for path in [*sorted((REPO / "kb" / "eval").glob("queries_*.jsonl")), REPO / "kb" / "calibration" / "queries.jsonl"]:
         questions += [json.loads(line)["query"] for line in path.read_text().splitlines() if line.strip()]
     rng = random.Random(seed)
     rng.shuffle(notes)
@@ -97,6 +98,9 @@ class Server:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+_NEXT: dict[str, int] = {}  # path -> index of the next text, kept across runs
+
+
 async def _run(url: str, token: str, path: str, field: str, texts: list[str], concurrency: int,
                seconds: float) -> dict[str, Any]:
     latencies: list[float] = []
@@ -107,10 +111,10 @@ async def _run(url: str, token: str, path: str, field: str, texts: list[str], co
 
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60, limits=limits) as client:
         async def worker(i: int) -> None:
-            n = i
             while time.perf_counter() < stop_at:
+                n = _NEXT.get(path, 0)
+                _NEXT[path] = n + 1
                 text = texts[n % len(texts)]
-                n += concurrency
                 t0 = time.perf_counter()
                 try:
                     r = await client.post(path, json={field: text})

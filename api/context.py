@@ -49,7 +49,7 @@ def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
         migrate(settings.sqlalchemy_url)
     factory = session_factory(make_engine(settings.sqlalchemy_url))
     store = EntryStore(factory, today=date.today)
-    embedder = Embedder(settings.embedding_model_path)
+    embedder = Embedder(settings.embedding_model_path, **settings.embedder_options)  # type: ignore[arg-type]
     model_id = embedding_id(settings.embedding_model_path)
     index = IndexManager(store, settings.index_dir / "entries", embedder, model_id,
                          calibrator_path=settings.search_calibrator_path, hnsw_above=settings.hnsw_above)

@@ -36,14 +36,15 @@ def _time(triager: Triager, texts: list[str]) -> dict[str, Any]:
     return {"messages": len(texts), **_percentiles(ms)}
 
 
-def bench_triage(model_dir: Path, embedding_model: str, shared_dir: Path, n: int = 500) -> dict[str, Any]:
+def bench_triage(model_dir: Path, embedding_model: str, shared_dir: Path, n: int = 500,
+                 embedder_options: dict[str, Any] | None = None) -> dict[str, Any]:
     root = triage_root(model_dir)
     examples = load_corpus(shared_dir)
     split = by_split(examples)
     texts = [e.text for e in split["test"] + split["val"]][:n]
     while len(texts) < n:
         texts += texts[: n - len(texts)]
-    embedder = Embedder(embedding_model)
+    embedder = Embedder(embedding_model, **(embedder_options or {}))
     report: dict[str, Any] = {"cpu_count": os.cpu_count(), "machine": platform.machine(), "messages": n,
                               "mean_chars": round(float(np.mean([len(t) for t in texts])), 1)}
     current = artifact.current_version(root)

@@ -23,6 +23,7 @@ def train_and_save(
     reports_dir: Path,
     if_missing: bool = False,
     use_embeddings: bool = True,
+    embedder_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     root = triage_root(model_dir)
     if if_missing and artifact.current_version(root):
@@ -31,7 +32,7 @@ def train_and_save(
     encoder = None
     emb_id = None
     if use_embeddings:
-        embedder = Embedder(embedding_model_path)
+        embedder = Embedder(embedding_model_path, **(embedder_options or {}))
         emb_id = embedding_id(embedding_model_path)
         cache = model_dir / "cache" / f"triage-embeddings-{emb_id.replace(':', '_').replace('/', '_')}.npz"
         encoder = CachedEncoder(embedder.encode_queries, cache, progress=True)
