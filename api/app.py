@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -42,6 +43,8 @@ class AppState:
         self.limiters = {"faq": make_limiter(settings.redis_url, "faq", settings.faq_rate_per_minute, 60.0),
                          "login": make_limiter(settings.redis_url, "login", settings.login_rate_per_minute, 60.0)}
         self.started_at = time.time()
+        # Model work allowed at once in this process (see api.routes.deps.cpu_bound).
+        self.cpu_slots = asyncio.Semaphore(max(1, settings.cpu_slots))
         self.load_error: str | None = None
         self.index_error: str | None = None
 

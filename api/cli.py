@@ -6,13 +6,14 @@ Library errors become one clean line on stderr and exit code 1.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from api.settings import get_settings
+from api.settings import export_to_workers, get_settings
 
 app = typer.Typer(
     name="jishibang",
@@ -56,6 +57,9 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    if workers > 1 and not settings.embedding_threads:
+        # Each worker runs its own encoder: split the cores instead of oversubscribing them.
+        export_to_workers(embedding_threads=str(max(1, (os.cpu_count() or 1) // workers)))
     if demo:
         from hotline.demo import ensure_demo_users
 
@@ -68,6 +72,9 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        # A worker busy with CPU-bound requests can answer the supervisor's ping late; uvicorn's 5 s
+        # default then kills it mid-request (seen as connection resets at concurrency 32).
+        timeout_worker_healthcheck=60,
     )
 
 

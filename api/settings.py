@@ -44,6 +44,10 @@ class Settings(BaseSettings):
             "sentence-transformers. A configured embedding_model always runs on torch."
         ),
     )
+    embedding_threads: int = Field(
+        default=0, ge=0, le=64,
+        description="Threads per process for the ONNX encoder; 0: the cores divided by the API workers.",
+    )
     shared_dir: Path = Field(
         default=Path("../shared"),
         description="Read-only reference data beside the repo (statutes, real messages for evaluation).",
@@ -55,6 +59,7 @@ class Settings(BaseSettings):
         default=None,
         description="e.g. redis://127.0.0.1:6379/0: rate-limit counters shared by all API workers (default: per process).",
     )
+    cpu_slots: int = Field(default=2, ge=1, le=64, description="Triage/search requests analysed at once per API worker.")
     faq_rate_per_minute: int = Field(default=20, ge=1, description="Worker FAQ questions per client per minute.")
     login_rate_per_minute: int = Field(default=30, ge=1, description="Sign-in attempts per client per minute.")
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="Largest request body (413 above).")
@@ -101,7 +106,7 @@ class Settings(BaseSettings):
         """Keyword arguments for ``Embedder`` besides the model path (the backend and its files)."""
         if self.embedding_model or self.embedding_backend == "torch":
             return {"backend": "torch"}
-        return {"backend": "onnx", "onnx_dir": self.onnx_dir}
+        return {"backend": "onnx", "onnx_dir": self.onnx_dir, "threads": self.embedding_threads or None}
 
     @property
     def embedding_model_path(self) -> str:
@@ -123,6 +128,14 @@ def configure_logging(settings: Settings) -> None:
         level=getattr(logging, settings.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def export_to_workers(**values: str) -> None:
+    """Settings for the worker processes `jishibang serve` starts (they read them from the environment)."""
+    import os
+
+    for key, value in values.items():
+        os.environ.setdefault(f"JISHIBANG_{key.upper()}", value)
 
 
 def child_env(**overrides: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ The model is loaded lazily in :meth:`Embedder.warm_up`, never at import.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -34,7 +35,7 @@ class Embedder:
     """
 
     def __init__(self, model_name_or_path: str, device: str = "cpu", batch_size: int = 64, backend: str = "torch",
-                 onnx_dir: str | Path | None = None) -> None:
+                 onnx_dir: str | Path | None = None, threads: int | None = None) -> None:
         """``backend``: ``torch`` (sentence-transformers) or ``onnx`` (the fp32 ONNX export of the same model
         in ``onnx_dir``: the same vectors, about twice as fast for single queries)."""
         if backend not in BACKENDS:
@@ -49,7 +50,8 @@ class Embedder:
         if backend == "onnx":
             from triage.onnx_encoder import OnnxEncoder
 
-            self._onnx = OnnxEncoder(onnx_dir, "fp32")  # type: ignore[arg-type]
+            # Threads: all cores for one process; one per process when several API workers share them.
+            self._onnx = OnnxEncoder(onnx_dir, "fp32", intra_op_num_threads=threads or os.cpu_count() or 1)  # type: ignore[arg-type]
             self._onnx.cache_size = 0  # this class keeps the query cache
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from api.context import Runtime
-from api.routes.deps import runtime
+from api.routes.deps import cpu_bound, runtime
 from api.schemas import AskFeedback, AskResponse, AskRequest, Created
 from api.security import rate_limited
 
@@ -15,10 +15,10 @@ _LIMITED = {429: {"description": "Too many questions from this client; see Retry
 
 
 @router.post("/ask", response_model=AskResponse, dependencies=[Depends(rate_limited("faq"))], responses=_LIMITED)
-def ask(body: AskRequest, rt: Runtime = Depends(runtime)) -> dict:
+async def ask(body: AskRequest, request: Request, rt: Runtime = Depends(runtime)) -> dict:
     """Anyone: a plain answer from published entries, or a plain "no good answer" with how to reach a
     person. Emergencies get 110/120/12356 first."""
-    return rt.assistant.faq(body.question)
+    return await cpu_bound(request, rt.assistant.faq, body.question)
 
 
 @router.post("/feedback", response_model=Created, status_code=201, dependencies=[Depends(rate_limited("faq"))],

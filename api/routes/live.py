@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from api.routes.deps import cpu_bound
 from api.schemas import MAX_TEXT
 from api.security import OPERATORS
 from hotline.accounts import Principal
@@ -101,7 +102,7 @@ async def live(ws: WebSocket, call_id: str) -> None:
                 await ws.send_json({"type": "unchanged", "seq": seq})
                 continue
             try:
-                result = await asyncio.to_thread(assistant.suggest, text, None, False)
+                result = await cpu_bound(ws, assistant.suggest, text, None, False)
             except TextError as exc:
                 await ws.send_json({"type": "error", "seq": seq, "code": exc.code, "message": exc.en, "message_zh": exc.zh})
                 continue
