@@ -98,6 +98,8 @@ class CaseStore:
                 raise NotFound(f"no case {case_id}")
             out = case_dict(c)
             out["dispatches"] = dispatches
+            if platform is not None:
+                out["operator"] = "hotline"  # a sub-line sees the case, not who on the hotline took it
             if platform is None:
                 out["followups"] = [
                     {"id": f.id, "at": _utc(f.at), "by": f.by, "accepted": f.accepted, "resolved": f.resolved,

@@ -96,3 +96,4 @@ def test_enterprise_sees_only_its_own_platform(api_server) -> None:
         # The hotline's internal notes stay internal: no follow-ups or consultations, only its own dispatches.
         assert seen["followups"] == [] and seen["consultations"] == [] and seen["feedback"] == []
         assert {d["platform"] for d in seen["dispatches"]} == {"美团"}
+        assert seen["operator"] == "hotline"
