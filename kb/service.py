@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -77,6 +78,10 @@ class IndexManager:
         self._idle = threading.Event()
         self._idle.set()
         self.rebuilds = 0
+        # Other processes (API workers sharing the data dir) rebuild after their own changes and move the
+        # CURRENT pointer; searches look at it at most this often and load the newer build.
+        self.follow_seconds = 2.0
+        self._checked_at = 0.0
         store.listeners.append(self.on_change)
 
     # --- the current index -------------------------------------------------------------------------
@@ -158,8 +163,32 @@ class IndexManager:
 
     # --- search ------------------------------------------------------------------------------------
 
+    def follow(self, force: bool = False) -> bool:
+        """Load the build another process pointed CURRENT at, if it is newer than ours; True when loaded."""
+        now = time.monotonic()
+        if not force and now - self._checked_at < self.follow_seconds:
+            return False
+        self._checked_at = now
+        current = self._searcher
+        if current is None or current.build.path is None or self._lock.locked():
+            return False  # nothing loaded yet, or our own rebuild is about to swap
+        try:
+            name = (self.root / idx.CURRENT).read_text(encoding="utf-8").strip()
+        except OSError:
+            return False
+        if name == current.build.path.name:
+            return False
+        build = idx.load(self.root)
+        if build is None or build.manifest.get("model_id") != current.build.manifest.get("model_id"):
+            return False
+        self._searcher = self._make_searcher(build)
+        log.info("loaded the index another worker built: %s", name)
+        return True
+
     def search(self, query: str, **kwargs) -> SearchResult:  # type: ignore[no-untyped-def]
         searcher = self._searcher
         if searcher is None:
             searcher = self.load_or_build()
+        elif self.follow():
+            searcher = self._searcher or searcher
         return searcher.search(query, **kwargs)

@@ -140,3 +140,19 @@ def test_dense_index_switches_to_hnsw_above_the_configured_size(manager: IndexMa
     for build in (flat, hnsw):  # the exact nearest row's entry comes first in both
         hits = Searcher(build, vectors, None).search("x", mode="dense", query_vector=q).hits
         assert hits[0].slug == target
+
+
+def test_a_second_worker_follows_the_index_the_first_rebuilt(seeded, tmp_path: Path) -> None:
+    # Two API workers on one data dir and one database: a change made through one reaches the other.
+    store, _ = seeded
+    a = IndexManager(store, tmp_path / "index", None, None, today=lambda: TODAY)
+    a.rebuild()
+    b = IndexManager(store, tmp_path / "index", None, None, today=lambda: TODAY)
+    b.load_or_build()
+    b.follow_seconds = 0.0
+    before = b.searcher.build.path
+    a.rebuild(docs=a._docs()[:-1])  # as if an entry had been archived through worker A
+    assert b.search("押金", mode="bm25").hits is not None
+    assert b.searcher.build.path != before and b.searcher.build.path.name == (tmp_path / "index" / "CURRENT").read_text().strip()
+    assert b.searcher.build.manifest["entries"] == a.searcher.build.manifest["entries"]
+    assert b.follow(force=True) is False  # nothing newer
