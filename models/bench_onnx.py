@@ -115,7 +115,6 @@ def bench_onnx(model_dir: Path = DEFAULT_MODEL_DIR, out_dir: Path = DEFAULT_OUT_
         for variant in VARIANTS for threads in (1, 2)
     }
     for enc in onnx_engines.values():
-        enc.cache_size = 0
         enc.warm_up()
     # whole-set encoding with 2 threads (int8 variants still one text per run: see OnnxEncoder)
     batch_engines = {variant: onnx_engines[f"onnx_{variant}_t2"] for variant in VARIANTS}

@@ -52,7 +52,6 @@ class Embedder:
 
             # Threads: all cores for one process; one per process when several API workers share them.
             self._onnx = OnnxEncoder(onnx_dir, "fp32", intra_op_num_threads=threads or os.cpu_count() or 1)  # type: ignore[arg-type]
-            self._onnx.cache_size = 0  # this class keeps the query cache
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
         # Recent query vectors: triage and search embed the same message text one after the other,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,10 +87,6 @@ class OnnxEncoder:
         self._tokenizer: Tokenizer | None = None
         self._settings: dict[str, Any] = {}
         self._lock = threading.Lock()
-        # Same query cache as Embedder: triage and search embed the same message one after the other.
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self.cache_size = 512
 
     def warm_up(self) -> None:
         """Load the session and the tokenizer once; later calls do nothing."""
@@ -164,21 +159,8 @@ class OnnxEncoder:
         return out
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Shape (n, dim); for search queries and messages to classify. Single texts are cached."""
-        if len(texts) != 1 or self.cache_size <= 0:
-            return self._encode(texts, "query")
-        text = texts[0]
-        with self._cache_lock:
-            hit = self._queries.get(text)
-            if hit is not None:
-                self._queries.move_to_end(text)
-                return hit[None, :].copy()
-        vec = self._encode(texts, "query")
-        with self._cache_lock:
-            self._queries[text] = vec[0]
-            while len(self._queries) > self.cache_size:
-                self._queries.popitem(last=False)
-        return vec
+        """Shape (n, dim); for search queries and messages to classify (``Embedder`` caches single queries)."""
+        return self._encode(texts, "query")
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Shape (n, dim); for the texts that are searched."""
