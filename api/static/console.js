@@ -5,7 +5,7 @@
 "use strict";
 
 (async () => {
-  const { $, el, clear, show, setText, api, describe, token, clearSession, goLogin, copyText, targetName } = JSB;
+  const { $, el, clear, show, setText, api, describe, token, clearSession, goLogin, copyText, targetName, fmtTime } = JSB;
   const DEBOUNCE_MS = 150;
   const MAX_WAIT_MS = 1000;
   const URGENCY = { emergency: "紧急", high: "较急", normal: "一般", low: "不急" };
@@ -351,7 +351,142 @@
     note.focus();
   });
 
+  // --- WeChat conversations --------------------------------------------------------------------
+  // The workers' WeChat conversations, those waiting for a person first. Opening one shows its messages
+  // (masked) and the case; a reply is queued on the server and sent through the customer-service API,
+  // and each reply shows its delivery state (refreshed while one is still on its way).
+
+  function wechatPanel() {
+    const LIST_MS = 15000;
+    const DELIVERY = { queued: ["待发送", "pending"], sending: ["发送中", "pending"], sent: ["已送达", "resolved"], failed: ["发送失败", "rejected"] };
+    const AUTHOR = { worker: "工人", assistant: "自动回复" };
+    let openId = null;
+    let detailTimer = null;
+
+    function wxStatus(id, text, state) {
+      const p = $(id);
+      setText(p, text);
+      p.dataset.state = state;
+      show(p, !!text);
+    }
+
+    async function loadList() {
+      if (openId !== null) return;
+      try {
+        const data = await api("GET", "/v1/wechat/conversations?status=open&limit=50");
+        renderList(data.items || []);
+        wxStatus("wx-status", "", "ok");
+      } catch (err) {
+        wxStatus("wx-status", "微信会话加载失败：" + describe(err), "error");
+      }
+    }
+
+    function renderList(items) {
+      const ul = clear($("wx-list"));
+      const waiting = items.filter((c) => c.needs_reply).length;
+      setText($("wx-waiting"), waiting ? String(waiting) : "");
+      show($("wx-empty"), !items.length);
+      for (const c of items) {
+        ul.appendChild(el("li", { class: "suggestion" + (c.needs_reply ? " best" : ""), dataset: { conversationId: c.id } },
+          el("div", { class: "row spread" },
+            el("strong", { text: c.worker }),
+            el("span", { class: "row" },
+              c.urgency === "emergency" ? el("span", { class: "badge", dataset: { level: "emergency" }, text: "紧急" }) : null,
+              c.needs_reply ? el("span", { class: "status-pill", dataset: { status: "pending" }, text: "待回复" }) : null,
+              el("span", { class: "small muted", text: fmtTime(c.last_message_at) }))),
+          el("p", { class: "small", text: (c.last_author === "worker" ? "" : "（已回）") + (c.last_text || "") }),
+          el("button", { type: "button", class: "small wx-open", onclick: () => openConversation(c.id),
+            text: "查看并回复" + (c.case_id ? `（个案 #${c.case_id}）` : "") })));
+      }
+    }
+
+    async function openConversation(id) {
+      openId = id;
+      clearTimeout(detailTimer);
+      try {
+        renderDetail(await api("GET", `/v1/wechat/conversations/${encodeURIComponent(id)}`));
+      } catch (err) {
+        wxStatus("wx-status", "打开会话失败：" + describe(err), "error");
+        backToList();
+      }
+    }
+
+    function renderDetail(c) {
+      show($("wx-list"), false);
+      show($("wx-empty"), false);
+      show($("wx-detail"), true);
+      setText($("wx-title"), c.worker + (c.case_id ? ` · 个案 #${c.case_id}` : ""));
+      setText($("wx-meta"), `开始于 ${fmtTime(c.started_at)} · ${c.message_count} 条消息` +
+        (c.urgency === "emergency" ? " · 紧急" : "") +
+        (c.can_reply ? "" : " · 不能回复：用户最后留言已超过 48 小时，或未配置公众号发送"));
+      const ol = clear($("wx-messages"));
+      let pending = false;
+      for (const m of c.messages || []) {
+        const d = m.delivery;
+        if (d && (d.state === "queued" || d.state === "sending")) pending = true;
+        const who = AUTHOR[m.author] || m.author;
+        ol.appendChild(el("li", { class: "suggestion", dataset: { direction: m.direction, messageId: m.id } },
+          el("div", { class: "row spread" },
+            el("span", { class: "label", text: `${who} · ${fmtTime(m.at)}` }),
+            d ? el("span", { class: "status-pill wx-delivery", dataset: { status: (DELIVERY[d.state] || [d.state, ""])[1] },
+              text: (DELIVERY[d.state] || [d.state])[0] + (d.attempts > 1 ? `（第 ${d.attempts} 次）` : "") }) : null),
+          el("p", { class: "reply", text: m.text }),
+          d && d.state === "failed" && d.last_error ? el("p", { class: "small error", text: d.last_error }) : null));
+      }
+      $("wx-send").disabled = !c.can_reply;
+      if (pending) detailTimer = setTimeout(() => openConversation(c.id), 2000);
+      const words = (c.messages || []).filter((m) => m.direction === "in").map((m) => m.text).join("\n");
+      $("wx-analyse").onclick = () => {
+        note.value = words.slice(0, 5000);
+        note.dispatchEvent(new Event("input"));
+        $("channel").value = "wechat";
+      };
+    }
+
+    function backToList() {
+      openId = null;
+      clearTimeout(detailTimer);
+      show($("wx-detail"), false);
+      show($("wx-list"), true);
+      setText($("wx-reply-status"), "");
+      loadList();
+    }
+
+    $("wx-send").addEventListener("click", async () => {
+      const box = $("wx-reply");
+      const text = box.value.trim();
+      if (!text || openId === null) { wxStatus("wx-reply-status", "先写好回复内容", "error"); return; }
+      const button = $("wx-send");
+      button.disabled = true;
+      try {
+        await api("POST", `/v1/wechat/conversations/${encodeURIComponent(openId)}/reply`, { body: { text } });
+        box.value = "";
+        wxStatus("wx-reply-status", "已排队发送", "ok");
+        await openConversation(openId);
+      } catch (err) {
+        wxStatus("wx-reply-status", "发送失败：" + describe(err), "error");
+        button.disabled = false;
+      }
+    });
+
+    $("wx-close").addEventListener("click", async () => {
+      if (openId === null || !confirm("结束这个会话？工人再发消息时会开始新的会话。")) return;
+      try {
+        await api("POST", `/v1/wechat/conversations/${encodeURIComponent(openId)}/close`);
+        backToList();
+      } catch (err) {
+        wxStatus("wx-reply-status", "操作失败：" + describe(err), "error");
+      }
+    });
+
+    $("wx-back").addEventListener("click", backToList);
+    $("wx-refresh").addEventListener("click", () => (openId === null ? loadList() : openConversation(openId)));
+    loadList();
+    setInterval(loadList, LIST_MS);
+  }
+
   clearPanels();
   connect();
+  wechatPanel();
   note.focus();
 })();
