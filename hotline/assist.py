@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,8 +55,11 @@ class PublishedEntry:
 
 class Assistant:
     def __init__(self, triager: Callable[[], Triager], index: IndexManager, store: EntryStore,
-                 questions: QuestionLog, contacts: Contacts, k: int = 3) -> None:
+                 questions: QuestionLog, contacts: Contacts, k: int = 3,
+                 standing: Callable[[], Mapping[int, float]] | None = None) -> None:
+        """``standing``: the entries' feedback multipliers (hotline/standing.py), read on every search."""
         self._triager = triager
+        self.standing = standing
         self.index = index
         self.store = store
         self.questions = questions
@@ -103,7 +106,8 @@ class Assistant:
     def search(self, result: TriageResult, k: int | None = None) -> SearchResult:
         # Search the normalised masked text: the embedding of the same string was just computed by
         # triage, so the embedder's cache answers it.
-        return self.index.search(normalize(result.text_masked), k=k or self.k, issue_types=result.labels or None)
+        return self.index.search(normalize(result.text_masked), k=k or self.k, issue_types=result.labels or None,
+                                 standing=self.standing() if self.standing else None)
 
     # --- operators -------------------------------------------------------------------------------
 
@@ -120,6 +124,7 @@ class Assistant:
                 "title": entry.title, "reply": entry.operator_answer, "steps": entry.steps, "evidence": entry.evidence,
                 "legal_basis": entry.legal_basis, "referrals": entry.referrals, "as_of": entry.as_of,
                 "review_by": entry.review_by, "unverified": entry.unverified, "score": _score(hit),
+                "standing": hit.standing,
                 "good_enough": not found.abstain and hit is found.hits[0],
             })
         no_good = found.abstain or not suggestions
@@ -136,6 +141,7 @@ class Assistant:
             "referrals": triage["referrals"],
             "deadlines": triage["deadlines"],
             "emergency_contacts": list(EMERGENCY_CONTACTS) if emergency else [],
+            "index": _index_info(found),
         }
 
     # --- workers ---------------------------------------------------------------------------------
@@ -177,6 +183,7 @@ class Assistant:
             "answer": answer,
             "contact": {"hotline": self.contacts.hotline, "wechat": self.contacts.wechat},
             "question_masked": result.text_masked,
+            "index": _index_info(found),
         }
 
     # --- helpers ---------------------------------------------------------------------------------
@@ -190,6 +197,11 @@ class Assistant:
             source=source, text=result.text_masked, answered=answered,
             best_entry_id=best.entry_id if best else None, best_score=_score(best) if best else None,
             issue_types=result.labels, urgency=result.urgency.level)
+
+
+def _index_info(found: SearchResult) -> dict[str, Any]:
+    """Which index build the hits came from (one complete build per answer)."""
+    return {"build": found.index_build, "entries": found.index_entries or 0}
 
 
 def _score(hit: Hit | None) -> float | None:

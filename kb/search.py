@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ class Hit:
     bm25_rank: int | None = None
     dense_rank: int | None = None
     matched: str | None = None
+    standing: float = 1.0  # the feedback multiplier applied to ``fused`` (1.0: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,10 @@ class SearchResult:
     mode: str
     reason: str | None = None
     threshold: float | None = None
+    # The build that answered (its directory name; None before it is saved) and its entry count. A build
+    # is complete and immutable, so every hit of one result comes from this one build.
+    index_build: str | None = None
+    index_entries: int | None = None
 
 
 @dataclass
@@ -219,7 +224,12 @@ class Searcher:
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid", issue_types: Sequence[str] | None = None,
                kinds: Sequence[str] | None = None, jurisdictions: Sequence[str] | None = None,
-               exclude_text: str | None = None, query_vector: np.ndarray | None = None) -> SearchResult:
+               exclude_text: str | None = None, query_vector: np.ndarray | None = None,
+               standing: Mapping[int, float] | None = None) -> SearchResult:
+        """``standing``: entry id -> a bounded multiplier earned from feedback (hotline/standing.py); it
+        reorders the hits only. The calibrated scores and the abstain decision are those of the ranking
+        without it: the calibrator was fitted on raw retrieval features, and feedback must not turn a weak
+        match into a confident one (or the reverse)."""
         if mode not in self.modes:
             raise ValueError(f"mode {mode!r} not available; this index supports {self.modes}")
         ordered = self.candidates(query, mode, exclude_text, query_vector)
@@ -235,6 +245,13 @@ class Searcher:
                 overlap = len(wanted & set(entries[c.pos].issue_types))
                 c.fused *= 1.0 + 0.1 * min(overlap, 2)
             ordered.sort(key=lambda c: -c.fused)
+        lead = ordered[0] if ordered else None  # whose calibrated score decides "good enough"
+        factors: dict[int, float] = {}
+        if standing and ordered:
+            for c in ordered:
+                factors[c.pos] = float(standing.get(entries[c.pos].entry_id, 1.0))
+                c.fused *= factors[c.pos]
+            ordered.sort(key=lambda c: -c.fused)
         hits = []
         for c in ordered[:k]:
             e = entries[c.pos]
@@ -242,12 +259,19 @@ class Searcher:
             retrievers = [name for name, r in (("bm25", c.bm25_rank), ("dense", c.dense_rank)) if r is not None]
             hits.append(Hit(e.entry_id, e.slug, e.kind, e.title, list(e.issue_types), e.status, e.version,
                             round(score, 4) if not math.isnan(score) else float("nan"), round(c.fused, 6), retrievers,
-                            c.bm25_rank, c.dense_rank, c.matched))
-        if not hits:
-            return SearchResult(True, [], mode, "no entry matches the query")
-        if self.calibrator is None or math.isnan(hits[0].score):
-            return SearchResult(False, hits, mode, "uncalibrated: scores are not probabilities")
+                            c.bm25_rank, c.dense_rank, c.matched, round(factors.get(c.pos, 1.0), 4)))
+        if not hits or lead is None:
+            return self._result(True, [], mode, "no entry matches the query")
+        best = self.calibrator.probability(mode, lead.features) if self.calibrator else float("nan")
+        if math.isnan(best):
+            return self._result(False, hits, mode, "uncalibrated: scores are not probabilities")
         t = self.calibrator.threshold(mode)
-        if hits[0].score < t:
-            return SearchResult(True, hits, mode, f"best match {hits[0].score:.2f} is below {t:.2f}: no good answer", t)
-        return SearchResult(False, hits, mode, None, t)
+        if best < t:
+            return self._result(True, hits, mode, f"best match {best:.2f} is below {t:.2f}: no good answer", t)
+        return self._result(False, hits, mode, None, t)
+
+    def _result(self, abstain: bool, hits: list[Hit], mode: str, reason: str | None,
+                threshold: float | None = None) -> SearchResult:
+        build = self.build
+        return SearchResult(abstain, hits, mode, reason, threshold, build.path.name if build.path else None,
+                            len(build.entries))

@@ -19,6 +19,7 @@
     restore: "恢复", rollback: "回滚", flag: "标记过时", import: "导入", draft_from_gap: "由知识缺口生成草稿",
     dispatch: "转办平台", dispatch_reply: "平台答复", consult: "多部门会商", add_user: "新增用户",
     disable_user: "停用用户", add_key: "新增 API 密钥", revoke_key: "吊销 API 密钥",
+    accept_paraphrase: "采纳同义问法", reject_paraphrase: "拒绝同义问法",
   };
   const ALLOWED = {
     draft: ["submit", "archive"], in_review: ["approve", "reject", "archive"],
@@ -56,7 +57,8 @@
 
   // --- tabs ------------------------------------------------------------------------------------
 
-  const loaders = { entries: loadEntries, review: loadReview, gaps: loadGaps, audit: loadAudit };
+  const loaders = { entries: loadEntries, review: loadReview, gaps: loadGaps, audit: loadAudit,
+    paraphrases: loadParaphrases, standing: loadStanding, alerts: loadAlerts };
   function openTab(name) {
     document.querySelectorAll(".tab").forEach((t) => t.setAttribute("aria-selected", String(t.dataset.tab === name)));
     document.querySelectorAll(".tabpanel").forEach((p) => { p.hidden = p.id !== "tab-" + name; });
@@ -575,6 +577,151 @@
     }
   }
 
+  // --- the learning loop: paraphrase proposals, standing and flagged entries, alerts -------------
+
+  function entryLink(id, title) {
+    return el("a", { href: "#", text: title || `#${id}`, onclick: (e) => { e.preventDefault(); openTab("entries"); openEntry(id); } });
+  }
+
+  let paraphraseRequest = 0;
+  async function loadParaphrases() {
+    const mine = ++paraphraseRequest;
+    const status = $("p-status").value || "proposed";
+    setText($("p-summary"), "载入中…");
+    try {
+      const res = await api("GET", "/v1/paraphrases?" + new URLSearchParams({ status, limit: "200" }));
+      if (mine !== paraphraseRequest) return;
+      const tbody = clear($("paraphrase-table").tBodies[0]);
+      for (const p of res.items) tbody.appendChild(paraphraseRow(p));
+      const fresh = (res.synced && res.synced.proposed) || 0;
+      setText($("p-summary"), `共 ${res.total} 条` + (fresh ? `（本次新增 ${fresh} 条）` : ""));
+      if (status === "proposed") setText($("paraphrase-count"), res.total ? String(res.total) : "");
+    } catch (err) {
+      setText($("p-summary"), "问法建议载入失败：" + describe(err));
+    }
+  }
+  $("p-filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadParaphrases(); });
+
+  function paraphraseRow(p) {
+    const status = el("span", { class: "small status", role: "status" });
+    const text = el("input", { class: "p-text grow", maxlength: "300", value: p.text, "aria-label": "问法（可修改后采纳）" });
+    const actions = el("td", { class: "nowrap" });
+    if (p.status === "proposed") {
+      actions.appendChild(el("button", { type: "button", class: "small primary p-accept", text: "采纳", onclick: async (e) => {
+        const button = e.currentTarget;
+        button.disabled = true;
+        try {
+          const edited = text.value.trim();
+          const res = await api("POST", `/v1/paraphrases/${p.id}/accept`, { body: edited && edited !== p.text ? { text: edited } : {} });
+          setText(status, `已加入条目，生成草稿第 ${res.entry.version} 版（须审核发布）`);
+          status.dataset.state = "ok";
+          text.disabled = true;
+          actions.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+          setText($("paraphrase-count"), String(Math.max(0, parseInt($("paraphrase-count").textContent || "1", 10) - 1) || ""));
+        } catch (err) {
+          setText(status, "采纳失败：" + describe(err));
+          status.dataset.state = "error";
+          button.disabled = false;
+        }
+      } }), " ");
+      actions.appendChild(el("button", { type: "button", class: "small p-reject", text: "拒绝", onclick: async (e) => {
+        const button = e.currentTarget;
+        button.disabled = true;
+        try {
+          await api("POST", `/v1/paraphrases/${p.id}/reject`, { body: {} });
+          setText(status, "已拒绝");
+          status.dataset.state = "ok";
+          actions.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+        } catch (err) {
+          setText(status, "操作失败：" + describe(err));
+          status.dataset.state = "error";
+          button.disabled = false;
+        }
+      } }));
+    } else {
+      text.disabled = true;
+      actions.appendChild(el("span", { class: "small", text: `${p.status === "accepted" ? "已采纳" : "已拒绝"} · ${p.decided_by || ""}` +
+        (p.entry_version ? ` · 草稿第 ${p.entry_version} 版` : "") }));
+    }
+    actions.appendChild(el("div", {}, status));
+    return el("tr", { class: "paraphrase-row", dataset: { id: p.id } },
+      el("td", {}, text),
+      el("td", {}, entryLink(p.entry_id, p.entry_title), el("div", { class: "small muted", text: p.entry_slug || "" })),
+      el("td", { class: "nowrap", text: p.source === "worker" ? "劳动者" : "接线员" }),
+      el("td", { text: p.times }),
+      el("td", { text: p.nearest === null || p.nearest === undefined ? "—" : p.nearest.toFixed(2) }),
+      actions);
+  }
+
+  function pct(x) { return (100 * x).toFixed(0) + "%"; }
+  function standingRow(s) {
+    return el("tr", { dataset: { id: s.entry_id } },
+      el("td", { text: s.entry_id }),
+      el("td", {}, entryLink(s.entry_id, s.title), s.flagged ? el("span", { class: "warn small", text: " 需复核" }) : null),
+      el("td", { text: s.positive }), el("td", { text: s.negative }), el("td", { text: s.shown }),
+      el("td", { class: "nowrap", text: `${pct(s.mean)}（${pct(s.low)}–${pct(s.high)}）` }),
+      el("td", { text: "×" + s.multiplier.toFixed(3) }));
+  }
+
+  async function loadStanding() {
+    try {
+      const res = await api("GET", "/v1/standing");
+      const r = res.rule || {};
+      setText($("standing-rule"), `有用：接线员复制或标“有用”、劳动者说“有用”；不对：接线员标“不对”、劳动者说“没用”。` +
+        `先验：以全体有用率 ${pct(r.global_rate || 0)} 为中心、相当于 ${r.prior_strength} 票；` +
+        `排序系数限定在 ×${(r.multiplier_bounds || [])[0]} 到 ×${(r.multiplier_bounds || [])[1]} 之间，只调整排序，不改变匹配分。` +
+        `需复核：至少 ${r.flag_min_votes} 票，且有用率 95% 区间上限低于 ${pct(r.flag_below || 0)}。`);
+      const flagged = res.items.filter((s) => s.flagged);
+      const ft = clear($("flagged-table").tBodies[0]);
+      flagged.forEach((s) => ft.appendChild(standingRow(s)));
+      setText($("flagged-summary"), flagged.length ? `${flagged.length} 个条目屡次被标“不对”或“没用”，请复核内容。` : "目前没有需要复核的条目。");
+      setText($("flagged-count"), flagged.length ? String(flagged.length) : "");
+      const tbody = clear($("standing-table").tBodies[0]);
+      res.items.forEach((s) => tbody.appendChild(standingRow(s)));
+    } catch (err) {
+      setText($("flagged-summary"), "反馈载入失败：" + describe(err));
+    }
+  }
+
+  const DIMENSION_NAMES = { platform: "平台", district: "区县", station: "站点" };
+  let alertRequest = 0;
+  async function loadAlerts() {
+    const mine = ++alertRequest;
+    const params = new URLSearchParams();
+    if ($("al-as-of").value) params.set("as_of", $("al-as-of").value);
+    if ($("al-dimension").value) params.set("dimension", $("al-dimension").value);
+    const list = clear($("alert-list"));
+    setText($("alert-summary"), "载入中…");
+    try {
+      const res = await api("GET", "/v1/alerts?" + params);
+      if (mine !== alertRequest) return;
+      setText($("alert-rule"), "规则：" + (res.rule.text_zh || res.rule.text) + `。统计期 ${res.window[0]} 至 ${res.window[1]}，对比 ${res.baseline[0]} 至 ${res.baseline[1]}。`);
+      setText($("alert-summary"), res.alerts.length ? `${res.alerts.length} 条预警（共检查 ${res.pairs_checked} 个组合）` : `没有预警（共检查 ${res.pairs_checked} 个组合）。`);
+      if (!params.has("dimension") && !params.has("as_of")) setText($("alert-count"), res.alerts.length ? String(res.alerts.length) : "");
+      for (const a of res.alerts) list.appendChild(alertItem(a));
+    } catch (err) {
+      setText($("alert-summary"), "预警载入失败：" + describe(err));
+    }
+  }
+  $("alert-filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadAlerts(); });
+
+  function alertItem(a) {
+    const max = Math.max(1, ...a.daily.map((d) => d.count));
+    const bars = el("div", { class: "spark", "aria-label": "每日案件数" },
+      a.daily.map((d, i) => el("span", { class: i >= a.daily.length - 7 ? "bar recent" : "bar", title: `${d.date}：${d.count}`,
+        dataset: { h: String(Math.round(10 * d.count / max)) } })));
+    return el("li", { class: "alert card", dataset: { dimension: a.dimension, value: a.value, issueType: a.issue_type } },
+      el("div", { class: "row spread wrap" },
+        el("strong", { text: `${DIMENSION_NAMES[a.dimension] || a.dimension}「${a.value}」· ${issueName(a.issue_type)}` }),
+        el("span", { class: "warn", text: `近 7 天 ${a.count} 件，按此前水平应约 ${a.expected} 件（${a.ratio} 倍），p = ${a.p_value}` })),
+      el("p", { class: "small muted", text: `此前 28 天 ${a.baseline} 件 · 案件编号：${a.case_ids.join("、")}` }),
+      bars,
+      el("details", {}, el("summary", { text: `查看案件（${a.cases.length}）` }),
+        el("ul", { class: "examples" }, a.cases.map((c) => el("li", {},
+          el("span", { class: "small muted", text: `#${c.id} ${fmtTime(c.created_at)} ${[c.platform, c.district, c.station].filter(Boolean).join(" · ")} ` }),
+          el("span", { text: c.text_masked }))))));
+  }
+
   // --- audit -----------------------------------------------------------------------------------
 
   let auditRequest = 0;
@@ -608,5 +755,9 @@
   const wanted = new URLSearchParams(location.search).get("entry");
   openTab("entries");
   loadReview();
+  // The learning-loop tabs show their counts (proposals waiting, entries to review, alerts) from the start.
+  loadParaphrases();
+  loadStanding();
+  loadAlerts();
   if (wanted && /^\d+$/.test(wanted)) openEntry(parseInt(wanted, 10));
 })();
