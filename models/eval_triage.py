@@ -57,10 +57,10 @@ def evaluate(triager: Triager, examples: list[Example], png: Path | None = None)
     mlb = MultiLabelBinarizer(classes=labels)
     Y = mlb.fit_transform([e.issue_types for e in examples])
     pred = mlb.transform([r.labels for r in results])
-    P = np.array([[{s.id: s.score for s in r.issue_types}[l] for l in labels] for r in results])
+    P = np.array([[{s.id: s.score for s in r.issue_types}[lab] for lab in labels] for r in results])
     prec, rec, f1, support = precision_recall_fscore_support(Y, pred, zero_division=0)
-    per_type = {l: {"precision": round(float(prec[i]), 3), "recall": round(float(rec[i]), 3), "f1": round(float(f1[i]), 3),
-                    "support": int(support[i])} for i, l in enumerate(labels)}
+    per_type = {lab: {"precision": round(float(prec[i]), 3), "recall": round(float(rec[i]), 3), "f1": round(float(f1[i]), 3),
+                    "support": int(support[i])} for i, lab in enumerate(labels)}
     ranked = [[s.id for s in r.issue_types] for r in results]
     top1 = np.mean([rk[0] in e.issue_types for rk, e in zip(ranked, examples)])
     top3 = np.mean([bool(set(rk[:3]) & set(e.issue_types)) for rk, e in zip(ranked, examples)])
@@ -101,17 +101,16 @@ def evaluate(triager: Triager, examples: list[Example], png: Path | None = None)
 
 def draw_confusion(examples: list[Example], results: list[TriageResult], labels: list[str], png: Path) -> None:
     """Main gold type (rows) vs top predicted type (columns); abstentions in their own column."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, not pyplot: no backend is switched, so a notebook's inline plots keep working.
+    from matplotlib.figure import Figure
 
     cols = labels + ["(abstain)"]
     gold = [e.issue_types[0] for e in examples]
     predicted = [r.labels[0] if r.labels else "(abstain)" for r in results]
     M = confusion_matrix(gold, predicted, labels=cols)[: len(labels)]
     norm = M / np.maximum(M.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(11, 9))
+    fig = Figure(figsize=(11, 9))
+    ax = fig.subplots()
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
@@ -125,4 +124,3 @@ def draw_confusion(examples: list[Example], results: list[TriageResult], labels:
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
-    plt.close(fig)

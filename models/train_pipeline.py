@@ -38,11 +38,11 @@ def train_and_save(
         encoder = CachedEncoder(embedder.encode_queries, cache, progress=True)
     variants = VARIANTS if use_embeddings else ("tfidf",)
     best, comparison, per_variant = train(examples, encoder, variants=variants)
-    if isinstance(encoder, CachedEncoder):
-        encoder.save()
     test = by_split(examples)["test"]
     png = reports_dir / "triage_confusion.png"
     metrics = {"test": _summary(eval_triage.evaluate(Triager(best.model), test, png))}
+    if isinstance(encoder, CachedEncoder):
+        encoder.save()  # after the test evaluation, so later evaluations and retrains reuse the test vectors too
     path = save_model(best, examples, root, metrics, comparison, emb_id)
     if best.variant != "tfidf" and "tfidf" in per_variant:
         # Kept beside the winner (not current): the no-embedding baseline for `bench triage`.

@@ -5,6 +5,9 @@ sentence embeddings, and both. Each gets calibrated one-vs-rest logistic regress
 types and a calibrated multinomial one for urgency. Per-type thresholds, the abstain threshold and
 the emergency threshold are tuned on the validation split; the winner is chosen by validation
 macro-F1; the test split is touched only by :func:`evaluate`.
+
+Operators' corrections (:class:`LabelledText`, see :mod:`models.feedback_data`) can be added to the
+training split only: they teach issue types (they carry no urgency label), never validation or test.
 """
 
 from __future__ import annotations
@@ -80,6 +83,28 @@ class CachedEncoder:
             tmp.replace(self.cache_file)
 
 
+@dataclass(frozen=True, slots=True)
+class LabelledText:
+    """A message labelled with issue types only (an operator's correction): training data for the issue
+    classifier and the features, not for urgency."""
+
+    id: str
+    text: str
+    issue_types: tuple[str, ...]
+
+
+def extras_hash(extras: Sequence[LabelledText]) -> str:
+    h = hashlib.sha256()
+    for ex in sorted(extras, key=lambda e: e.id):
+        h.update(json.dumps([ex.id, ex.text, ex.issue_types], ensure_ascii=False).encode())
+    return h.hexdigest()[:16]
+
+
+def embedding_cache_file(model_dir: Path, emb_id: str) -> Path:
+    """Where training keeps the query vectors of the corpus for one embedding model (reused by retraining)."""
+    return model_dir / "cache" / f"triage-embeddings-{emb_id.replace(':', '_').replace('/', '_')}.npz"
+
+
 @dataclass
 class Candidate:
     variant: str
@@ -115,11 +140,11 @@ def tune_thresholds(P: np.ndarray, Y: np.ndarray, labels: list[str]) -> dict[str
 
 def predict_labels(P: np.ndarray, labels: list[str], thresholds: dict[str, float], abstain: float) -> np.ndarray:
     """Indicator matrix of :func:`decide_labels` over rows, for scoring during tuning."""
-    index = {l: j for j, l in enumerate(labels)}
+    index = {lab: j for j, lab in enumerate(labels)}
     pred = np.zeros_like(P, dtype=int)
     for i, row in enumerate(P):
-        for l in decide_labels(row, labels, thresholds, abstain):
-            pred[i, index[l]] = 1
+        for lab in decide_labels(row, labels, thresholds, abstain):
+            pred[i, index[lab]] = 1
     return pred
 
 
@@ -156,22 +181,47 @@ def tune_emergency(model: TriageModel, val_ex: list[Example], beta: float = 2.0)
     return best_t
 
 
+Row = tuple[str, tuple[str, ...], str | None]  # text, issue types, urgency (None: a correction)
+
+
+def _interleave(corpus_rows: list[Row], extra_rows: list[Row]) -> list[Row]:
+    """Corpus rows in their own order, each extra row inserted at a place fixed by its text's hash.
+
+    The calibration folds are contiguous blocks of each class, so appended corrections would all land in
+    the last fold (one of three sub-models would never see them); spread out, every fold gets its share.
+    Without extras the rows, and so the model, are exactly those of a plain training run.
+    """
+    rows = list(corpus_rows)
+    for row in sorted(extra_rows, key=lambda r: _text_hash(r[0])):
+        rows.insert(int(_text_hash(row[0])[:8], 16) % (len(rows) + 1), row)
+    return rows
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
 def train(
     examples: list[Example],
     encoder: Callable[[Sequence[str]], np.ndarray] | None,
     variants: Sequence[str] = VARIANTS,
     Cs: Sequence[float] = (2.0, 8.0),
     log: Progress = _log_stderr,
+    extra_train: Sequence[LabelledText] = (),
 ) -> tuple[Candidate, list[dict[str, Any]], dict[str, Candidate]]:
-    """Fit every variant x C on train, tune on val. Returns the best by val macro-F1, the comparison
-    table, and the best candidate of each variant."""
+    """Fit every variant x C on train (plus ``extra_train``), tune on val. Returns the best by val
+    macro-F1, the comparison table, and the best candidate of each variant."""
     labels = issue_types()
     splits = by_split(examples)
     train_ex, val_ex = splits["train"], splits["val"]
     mlb = MultiLabelBinarizer(classes=labels)
-    Ytr = mlb.fit_transform([e.issue_types for e in train_ex])
+    rows = _interleave([(e.text, e.issue_types, e.urgency) for e in train_ex],
+                       [(e.text, e.issue_types, None) for e in extra_train])
+    Ytr = mlb.fit_transform([types for _, types, _ in rows])
     Yva = mlb.transform([e.issue_types for e in val_ex])
-    Xtr_text = [mask(e.text).text for e in train_ex]
+    Xtr_text = [mask(text).text for text, _, _ in rows]
+    # Corrections carry no urgency: the urgency classifier is fitted on the corpus rows alone.
+    with_urgency = [i for i, (_, _, urgency) in enumerate(rows) if urgency is not None]
     Xva_text = [mask(e.text).text for e in val_ex]
     comparison: list[dict[str, Any]] = []
     best: Candidate | None = None
@@ -184,7 +234,7 @@ def train(
         Ftr = features.fit_transform(Xtr_text)
         Fva = features.transform(Xva_text)
         issue = _issue_clf(C).fit(Ftr, Ytr)
-        urgency = _urgency_clf(C).fit(Ftr, [e.urgency for e in train_ex])
+        urgency = _urgency_clf(C).fit(Ftr[with_urgency], [rows[i][2] for i in with_urgency])
         Pva = issue.predict_proba(Fva)
         thresholds = tune_thresholds(Pva, Yva, labels)
         abstain = tune_abstain(Pva, Yva, labels, thresholds)
@@ -207,12 +257,21 @@ def train(
 
 
 def save_model(best: Candidate, examples: list[Example], root: Path, metrics: dict[str, Any], comparison: list[dict[str, Any]],
-               embedding_id: str | None, make_current: bool = True, suffix: str = "") -> Path:
+               embedding_id: str | None, make_current: bool = True, suffix: str = "",
+               extra_train: Sequence[LabelledText] = (), extra_manifest: dict[str, Any] | None = None) -> Path:
+    """Save a trained model as a new version. ``extra_train`` (corrections) enter the data hash, so two
+    models trained on different corrections never share one; ``extra_manifest`` adds keys (e.g. the
+    promotion verdict)."""
     version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + suffix
     counts = {s: len(v) for s, v in by_split(examples).items()}
+    corpus_hash = data_hash(examples)
+    if extra_train:
+        counts["train_feedback"] = len(extra_train)
     manifest = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "data_hash": data_hash(examples),
+        "data_hash": (hashlib.sha256(f"{corpus_hash}+{extras_hash(extra_train)}".encode()).hexdigest()[:16]
+                      if extra_train else corpus_hash),
+        "corpus_hash": corpus_hash,
         "data_counts": counts,
         "dictionary_hash": resource_hash("dictionary.txt", "synonyms.tsv", "cantonese.tsv"),
         "embedding_id": embedding_id if best.model.needs_encoder else None,
@@ -222,5 +281,6 @@ def save_model(best: Candidate, examples: list[Example], root: Path, metrics: di
         "emergency_threshold": best.model.emergency_threshold,
         "comparison": comparison,
         "metrics": metrics,
+        **(extra_manifest or {}),
     }
     return artifact.save(best.model, root, version, manifest, make_current=make_current)

@@ -1,0 +1,368 @@
+"""Corrections become training data; the promotion gate; model versions, listing and rollback.
+
+The gate tests train real models with the real gate on a temp model dir. To stay fast they train one
+configuration (the served one: combined features, C=2) and reuse the corpus embeddings `make models`
+cached. The baseline is trained without 205 of the corpus's own training messages: nearly all of two
+types (105 of 118 union_service, 100 of 113 access_environment, emergencies never held out); those
+messages then come back as operator corrections recorded in a real SQLite database:
+
+- with their true labels ("real corrections"): the candidate must be promoted and served;
+- then re-corrected with deliberately wrong labels ("poisoned"; a later correction of a text replaces
+  the earlier one): the candidate must be rejected, kept aside, not served.
+
+Training is deterministic, so the verdicts are too; measured on this corpus (test macro-F1): baseline
+0.819, with real corrections 0.855 (promoted; largest per-type drop 0.017), poisoned 0.774 (rejected).
+The scenario is built to be clearly better or clearly worse on purpose: retraining this model on nearly
+the same data moves a small type's test F1 by up to ~0.08 (measured), more than the 0.03 margin, so a
+merely "slightly better" candidate is often kept aside (see README, "Learning from corrections").
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models.promotion import GatePolicy, judge
+from models.triage_data import by_split
+from tests.conftest import REPO, SHARED, run_cli
+
+
+def summary(macro: float, per_type: dict[str, float], emergency: float | None = 1.0) -> dict[str, Any]:
+    return {"macro_f1": macro, "top1_accuracy": 0.9, "emergency_recall": emergency, "calibration_error": 0.01,
+            "per_type_f1": per_type}
+
+
+# --- the gate's rule, on given figures -------------------------------------------------------------
+
+def test_gate_promotes_a_candidate_that_is_no_worse() -> None:
+    current = summary(0.850, {"injury": 0.90, "pay_settlement": 0.80})
+    verdict = judge(summary(0.850, {"injury": 0.88, "pay_settlement": 0.82}), current)
+    assert verdict["verdict"] == "promoted"
+    assert verdict["per_type_f1"]["injury"] == {"current": 0.90, "candidate": 0.88, "change": -0.02}
+    assert any("largest per-type F1 drop 0.020 (injury)" in r for r in verdict["reasons"])
+
+
+def test_gate_rejects_a_lower_macro_f1() -> None:
+    verdict = judge(summary(0.849, {"injury": 0.90}), summary(0.850, {"injury": 0.90}))
+    assert verdict["verdict"] == "rejected"
+    assert verdict["reasons"] == ["macro-F1 0.8490 vs current 0.8500"]
+
+
+def test_gate_rejects_a_type_that_drops_more_than_the_margin() -> None:
+    current = summary(0.80, {"injury": 0.90, "pay_settlement": 0.70, "work_hours": 0.80})
+    candidate = summary(0.82, {"injury": 0.85, "pay_settlement": 0.80, "work_hours": 0.77})
+    verdict = judge(candidate, current)  # better on average, but injury fell 0.05
+    assert verdict["verdict"] == "rejected"
+    assert verdict["reasons"] == ["injury: F1 0.900 -> 0.850 (drop 0.050 > 0.03)"]  # work_hours: 0.03 is allowed
+    assert judge(candidate, current, GatePolicy(max_f1_drop=0.05))["verdict"] == "promoted"
+
+
+def test_gate_rejects_a_missed_emergency_even_when_better_otherwise() -> None:
+    verdict = judge(summary(0.95, {"injury": 0.99}, emergency=0.96), summary(0.80, {"injury": 0.80}))
+    assert verdict["verdict"] == "rejected"
+    assert verdict["reasons"] == ["emergency recall 0.96 (needs >= 1.0)"]
+
+
+def test_gate_with_nothing_served_promotes_unless_an_emergency_is_missed() -> None:
+    assert judge(summary(0.5, {"injury": 0.5}), None)["verdict"] == "promoted"
+    assert judge(summary(0.9, {"injury": 0.9}, emergency=0.9), None)["verdict"] == "rejected"
+
+
+# --- corrections as training data --------------------------------------------------------------------
+
+@pytest.fixture
+def factory(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from kb.db import make_engine, migrate, session_factory
+
+    url = f"sqlite:///{tmp_path / 'hotline.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def test_corrections_are_masked_take_the_case_text_and_never_copy_an_evaluation_message(factory) -> None:
+    from hotline.cases import CaseStore
+    from hotline.feedback import FeedbackLog
+    from models.feedback_data import load_corrections, select_for_training
+    from models.triage_data import by_split, load_corpus
+
+    corpus = load_corpus(SHARED)
+    test_text = by_split(corpus)["test"][0].text
+    cases, log = CaseStore(factory), FeedbackLog(factory)
+    case = cases.create(channel="phone", operator="op", text="车行扣我押金两千不退，我手机13912345678",
+                        issue_types=["platform_rules"], urgency="normal")
+    log.record(source="operator", actor="op", event="corrected", case_id=case["id"],
+               corrected_issue_types=["deposit_refund"])  # names only the case
+    log.record(source="operator", actor="op", event="corrected", query="站长话我唔系员工，工伤唔关佢事",
+               corrected_issue_types=["platform_rules"])
+    log.record(source="operator", actor="op", event="corrected", query="站长话我唔系员工，工伤唔关佢事",
+               corrected_issue_types=["labor_relation", "injury"])  # a later correction of the same text wins
+    log.record(source="operator", actor="op", event="corrected", query=test_text,
+               corrected_issue_types=["out_of_scope"])  # a test-split message: never trained on
+    corrections = load_corrections(factory)
+    assert len(corrections) == 4
+    assert corrections[0].from_case and "[手机号]" in corrections[0].text and "13912345678" not in corrections[0].text
+    selection = select_for_training(corrections, corpus)
+    assert [(e.text, e.issue_types) for e in selection.examples] == [
+        ("车行扣我押金两千不退，我手机[手机号]", ("deposit_refund",)),
+        ("站长话我唔系员工，工伤唔关佢事", ("labor_relation", "injury")),
+    ]
+    assert selection.report["skipped"] == {"superseded_by_a_later_correction": 1, "already_in_corpus": 1}
+    assert selection.report["from_case_text"] == 1
+
+
+def test_corrections_are_spread_among_the_training_rows_not_appended() -> None:
+    from models.train_triage import _interleave
+
+    corpus = [(f"语料{i}", ("pay_settlement",), "normal") for i in range(300)]
+    extras = [(f"纠正{i}", ("injury",), None) for i in range(30)]
+    assert _interleave(corpus, []) == corpus  # a plain training run is unchanged
+    rows = _interleave(corpus, extras)
+    assert [r for r in rows if r[2] is not None] == corpus  # the corpus keeps its order
+    positions = [i for i, r in enumerate(rows) if r[2] is None]
+    assert len(positions) == 30 and min(positions) < 110 and max(positions) > 220  # in every third
+    assert _interleave(corpus, extras[::-1]) == rows  # the order they were recorded in does not matter
+
+
+# --- real training, the real gate, versions ----------------------------------------------------------
+
+VARIANTS, CS = ("combined",), (2.0,)
+
+
+def _rotated(types: tuple[str, ...], labels: list[str]) -> list[str]:
+    """A deliberately wrong label: the next type in the taxonomy (out_of_scope wraps to the first)."""
+    return [labels[(labels.index(types[0]) + 1) % len(labels)]]
+
+
+@pytest.fixture(scope="module")
+def lab(local_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Baseline, then a candidate with real corrections, then one with poisoned corrections (one DB)."""
+    from hotline.cases import CaseStore
+    from hotline.feedback import FeedbackLog
+    from kb.db import make_engine, migrate, session_factory
+    from models.feedback_data import load_corrections
+    from models.promotion import retrain_with_feedback
+    from models.registry import embedding_id
+    from models.train_triage import embedding_cache_file
+    from models.triage_data import load_corpus
+    from triage.embedder import Embedder
+    from triage.taxonomy import issue_types
+
+    tmp = tmp_path_factory.mktemp("promotion")
+    model_dir = tmp / "models"
+    model_dir.mkdir()
+    (model_dir / local_model_dir.name).symlink_to(local_model_dir)
+    built_onnx = REPO / "models" / "artifacts" / (local_model_dir.name + "-onnx")
+    options: dict[str, Any] = {}
+    if built_onnx.exists():
+        options = {"backend": "onnx", "onnx_dir": built_onnx}
+    for extra in (built_onnx, REPO / "models" / "artifacts" / "search"):  # what a served model dir also holds
+        if extra.exists():
+            (model_dir / extra.name).symlink_to(extra)
+    cache = embedding_cache_file(REPO / "models" / "artifacts", embedding_id(str(local_model_dir)))
+    if cache.exists():  # the corpus vectors `make models` computed (else they are encoded once, slowly)
+        target = embedding_cache_file(model_dir, embedding_id(str(model_dir / local_model_dir.name)))
+        target.parent.mkdir()
+        shutil.copy(cache, target)
+
+    corpus = load_corpus(SHARED)
+    # Held-out messages are never emergencies: urgency is learnt from the corpus alone (corrections carry
+    # none), so taking emergencies away would weaken the baseline's emergency recall, not test the gate.
+    train = sorted((e for e in by_split(corpus)["train"] if e.urgency != "emergency"), key=lambda e: e.id)
+    labels = issue_types()
+    # Real corrections: nearly all training messages of two types, which the baseline hardly knows.
+    good = [e for e in train if e.issue_types[0] == "union_service"][:105] + \
+           [e for e in train if e.issue_types[0] == "access_environment"][:100]
+    held = {e.id for e in good}
+    reduced = [e for e in corpus if e.id not in held]
+
+    url = f"sqlite:///{tmp / 'hotline.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    factory = session_factory(engine)
+    feedback = FeedbackLog(factory)
+
+    def retrain(label: str) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        report = retrain_with_feedback(model_dir, str(model_dir / local_model_dir.name), SHARED, tmp / "reports",
+                                       load_corrections(factory), GatePolicy(max_f1_drop=0.03), variants=VARIANTS,
+                                       Cs=CS, embedder_options=options, examples=reduced)
+        report["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        print(f"\n{label}: {report['version']} {report['verdict']} macro-F1 {report['macro_f1']} "
+              f"emergency {report['emergency_recall']} feedback {report['feedback']['used']} "
+              f"({report['wall_seconds']} s); reasons: {report['reasons']}")
+        return report
+
+    out: dict[str, Any] = {"model_dir": model_dir, "corpus": corpus, "reduced": reduced, "good": good,
+                           "embedder": Embedder(str(local_model_dir), **options)}
+    out["baseline"] = retrain("baseline")
+    # The first correction names only its case (the case's masked text is used), the others the query.
+    first = CaseStore(factory).create(channel="phone", operator="op-li", text=good[0].text,
+                                      issue_types=["labor_relation"], urgency="normal")
+    feedback.record(source="operator", actor="op-li", event="corrected", case_id=first["id"],
+                    corrected_issue_types=list(good[0].issue_types))
+    for e in good[1:]:
+        feedback.record(source="operator", actor="op-li", event="corrected", query=e.text,
+                        corrected_issue_types=list(e.issue_types))
+    out["improved"] = retrain("real corrections")
+    # Poison: every one of those messages re-corrected as the next type in the taxonomy.
+    for e in good:
+        feedback.record(source="operator", actor="op-x", event="corrected", query=e.text,
+                        corrected_issue_types=_rotated(e.issue_types, labels))
+    out["poisoned"] = retrain("poisoned corrections")
+    engine.dispose()
+    return out
+
+
+def _manifest(model_dir: Path, version: str) -> dict[str, Any]:
+    return json.loads((model_dir / "triage" / version / "manifest.json").read_text(encoding="utf-8"))
+
+
+def _served_version(lab: dict[str, Any]) -> str:
+    """What a freshly started service would serve: the version CURRENT names, loaded with every check."""
+    from models.registry import load_triager
+
+    triager = load_triager(lab["model_dir"], lab["embedder"])
+    return str(triager.analyse("站长扣我押金800元唔退").model_version)
+
+
+@pytest.mark.model
+def test_first_model_is_served_when_nothing_else_is(lab) -> None:
+    base = lab["baseline"]
+    assert base["verdict"] == "promoted" and base["served"] == base["version"]
+    assert base["current_version"] is None and base["feedback"]["used"] == 0
+
+
+@pytest.mark.model
+def test_real_corrections_train_a_candidate_that_is_promoted_and_served(lab) -> None:
+    base, improved = lab["baseline"], lab["improved"]
+    assert improved["current_version"] == base["version"]
+    assert improved["feedback"]["used"] == len(lab["good"]) and improved["feedback"]["skipped"] == {}
+    assert improved["feedback"]["from_case_text"] == 1
+    assert improved["verdict"] == "promoted", improved["reasons"]
+    assert improved["macro_f1"]["candidate"] >= improved["macro_f1"]["current"]
+    assert improved["emergency_recall"]["candidate"] == 1.0
+    assert improved["served"] == improved["version"] == _served_version(lab)
+    # The corrections went to training only: validation and test are the corpus's, unchanged.
+    m = _manifest(lab["model_dir"], improved["version"])
+    counts = {s: len(v) for s, v in by_split(lab["reduced"]).items()}
+    assert m["data_counts"] == {**counts, "train_feedback": len(lab["good"])}
+    assert m["data_hash"] != m["corpus_hash"] == _manifest(lab["model_dir"], base["version"])["corpus_hash"]
+    assert m["promotion"]["verdict"] == "promoted"
+
+
+@pytest.mark.model
+def test_poisoned_corrections_are_rejected_and_not_served(lab) -> None:
+    improved, poisoned = lab["improved"], lab["poisoned"]
+    assert poisoned["feedback"]["used"] == len(lab["good"])
+    assert poisoned["feedback"]["skipped"] == {"superseded_by_a_later_correction": len(lab["good"])}
+    assert set(poisoned["feedback"]["label_counts"]) == {"legal_consult", "safety_conflict"}  # all wrong
+    assert poisoned["current_version"] == improved["version"]
+    assert poisoned["verdict"] == "rejected"
+    assert poisoned["reasons"] and all("->" in r or "macro-F1" in r for r in poisoned["reasons"])
+    assert poisoned["served"] == improved["version"] == _served_version(lab)
+    # Kept aside with its report: both models' per-type F1, the verdict and the reasons.
+    m = _manifest(lab["model_dir"], poisoned["version"])
+    assert m["promotion"]["verdict"] == "rejected" and m["promotion"]["reasons"] == poisoned["reasons"]
+    per_type = m["promotion"]["per_type_f1"]
+    assert len(per_type) == 16 and all(v["current"] is not None and v["candidate"] is not None for v in per_type.values())
+    assert any(v["change"] < -0.03 for v in per_type.values())
+
+
+@pytest.mark.model
+def test_models_list_and_rollback_through_the_cli(lab) -> None:
+    model_dir = lab["model_dir"]
+    env = {"JISHIBANG_MODEL_DIR": str(model_dir)}
+    base, improved, poisoned = lab["baseline"]["version"], lab["improved"]["version"], lab["poisoned"]["version"]
+
+    listed = run_cli("models", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["version"]: r for r in json.loads(listed.stdout)}
+    assert set(rows) == {base, improved, poisoned}
+    assert [rows[v]["status"] for v in (base, improved, poisoned)] == ["promoted", "promoted", "rejected"]
+    assert [v for v, r in rows.items() if r["served"]] == [improved]
+    assert rows[poisoned]["feedback_examples"] == rows[improved]["feedback_examples"] == len(lab["good"])
+    assert all(r["data_hash"] and r["created"] and r["metrics"]["macro_f1"] for r in rows.values())
+
+    refused = run_cli("models", "rollback", poisoned, env=env)
+    assert refused.returncode == 1 and "rejected by the promotion gate" in refused.stderr
+    unknown = run_cli("models", "rollback", "19990101T000000Z", env=env)
+    assert unknown.returncode == 1 and "no triage model version" in unknown.stderr
+
+    done = run_cli("models", "rollback", base, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"served": base, "previous": improved}
+    assert _served_version(lab) == base
+    rows = {r["version"]: r for r in json.loads(run_cli("models", "list", env=env).stdout)}
+    assert [v for v, r in rows.items() if r["served"]] == [base]
+
+    back = run_cli("models", "rollback", improved, env=env)
+    assert back.returncode == 0 and _served_version(lab) == improved
+    from models.registry import history
+
+    assert [h["event"] for h in history(model_dir)] == ["promoted", "promoted", "rejected", "rollback", "rollback"]
+
+
+@pytest.mark.model
+def test_a_running_service_follows_current_and_refuses_a_tampered_version(lab) -> None:
+    from models.registry import ServedTriager, rollback
+    from triage import classifier as artifact
+    from triage.errors import ArtifactError
+
+    model_dir = lab["model_dir"]
+    base, improved = lab["baseline"]["version"], lab["improved"]["version"]
+    rollback(model_dir, improved)
+    clock = [0.0]
+    served = ServedTriager(model_dir, lab["embedder"], check_seconds=2.0, clock=lambda: clock[0])
+    assert served.get().model.manifest["version"] == improved
+    rollback(model_dir, base)
+    assert served.get().model.manifest["version"] == improved  # not yet looked again
+    clock[0] += 2.5
+    assert served.get().model.manifest["version"] == base
+
+    # A version whose file no longer matches its manifest is never served, by rollback or by the follower.
+    tampered = model_dir / "triage" / improved / "model.joblib"
+    original = tampered.read_bytes()
+    try:
+        tampered.write_bytes(original + b"\0")
+        with pytest.raises(ArtifactError, match="does not match its manifest"):
+            rollback(model_dir, improved)
+        artifact.set_current(model_dir / "triage", improved)  # as if someone edited CURRENT by hand
+        clock[0] += 2.5
+        assert served.get().model.manifest["version"] == base
+    finally:
+        tampered.write_bytes(original)
+        rollback(model_dir, improved)
+
+
+@pytest.mark.model
+def test_the_http_service_follows_a_rollback_without_a_restart(lab, tmp_path: Path) -> None:
+    from tests.conftest import start_server, stop_server
+
+    model_dir = lab["model_dir"]
+    base, improved = lab["baseline"]["version"], lab["improved"]["version"]
+    env = {"JISHIBANG_MODEL_DIR": str(model_dir)}
+    assert run_cli("models", "rollback", improved, env=env).returncode == 0
+    server = start_server(tmp_path, model_dir / "multilingual-e5-small")
+    try:
+        with server.client("operator") as client:
+            def served() -> str:
+                r = client.post("/v1/triage", json={"text": "小区保安不让电动车进，送餐超时被罚"})
+                assert r.status_code == 200, r.text
+                return str(r.json()["model_version"])
+
+            assert served() == improved
+            assert run_cli("models", "rollback", base, env=env).returncode == 0
+            deadline = time.monotonic() + 15
+            while served() != base and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert served() == base
+    finally:
+        stop_server(server)
+        run_cli("models", "rollback", improved, env=env)
