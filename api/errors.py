@@ -14,13 +14,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotline.errors import AuthError, InvalidRequest
 from hotline.errors import NotFound as RecordNotFound
 from kb.workflow import in_chinese
-from kb.errors import ConflictError, DuplicateError, ImportRowError, NotFoundError, WorkflowError
+from kb.errors import ConflictError, DuplicateError, ImportRowError, NotFoundError, PersonalDataError, WorkflowError
 from triage.errors import TextError
 
 log = logging.getLogger("jishibang.api")
@@ -31,6 +31,63 @@ class ApiError(Exception):
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(en)
         self.status, self.code, self.en, self.zh, self.details, self.headers = status, code, en, zh, details, headers
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(min_length=1)
+    message: str = Field(min_length=1)
+    message_zh: str = Field(min_length=1, description="The reason in Chinese.")
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The one error shape (the OpenAPI schema of every 4xx)."""
+
+    error: ErrorDetail
+
+
+_WHY = {400: "Malformed JSON body or header", 401: "Not signed in, or the token or key is invalid",
+        403: "The caller's role may not do this", 404: "No such record", 409: "Conflicts with the current state",
+        412: "If-Match names a version that is not the current one", 413: "Request body too large",
+        422: "The request does not validate", 428: "The version being edited was not sent",
+        429: "Too many requests; see Retry-After"}
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare in an OpenAPI document the errors each /v1 operation can answer with, all in the one error
+    shape: 400/413/422 with a body, 422 with parameters, 404 with a record id in the path, 401/403 behind
+    sign-in. Statuses a route names itself (409, 429 ...) keep their description and get the error schema;
+    FastAPI's own 422 schema (``{"detail": ...}``) is replaced, since errors never take that shape here."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(error_schema.pop("$defs", {}))
+    components["ErrorBody"] = error_schema
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/v1"):
+            continue
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            codes: set[int] = set()
+            where = {p.get("in") for p in operation.get("parameters", [])}
+            if "requestBody" in operation:
+                codes |= {400, 413, 422}
+            if "path" in where:
+                codes |= {404, 422}
+            if where & {"query", "header"}:
+                codes.add(422)
+            if operation.get("security"):
+                codes |= {401, 403}
+            responses = operation["responses"]
+            codes |= {int(c) for c in responses if str(c).isdigit() and 400 <= int(c) < 500}
+            for code in sorted(codes):
+                entry = responses.setdefault(str(code), {"description": _WHY.get(code, "Error")})
+                if "content" not in entry or "HTTPValidationError" in str(entry["content"]):
+                    entry["content"] = content
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
 
 
 def body(code: str, en: str, zh: str, details: Any = None) -> dict[str, Any]:
@@ -56,6 +113,7 @@ _FIELD_ZH = {
     "greater_than_equal": "数值太小", "less_than_equal": "数值太大", "model_attributes_type": "应为 JSON 对象",
     "dict_type": "应为 JSON 对象", "list_type": "应为列表", "bool_parsing": "应为 true/false",
     "string_pattern_mismatch": "格式不对", "value_error": "取值不合要求", "date_from_datetime_parsing": "日期格式不对",
+    "control_chars": "含有控制字符或无效的 Unicode 字符", "string_unicode": "含有无效的 Unicode 字符",
 }
 
 
@@ -66,6 +124,16 @@ def _validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def install(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # Generated once, on first request, after every router is included.
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return respond(exc.status, exc.code, exc.en, exc.zh, exc.details, exc.headers)
@@ -86,6 +154,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's words for a body json.loads gave up on (not UTF-8, nested too deeply ...).
+            return respond(400, "malformed_json", "the request body is not valid JSON (UTF-8)",
+                           "请求内容不是有效的 JSON（须为 UTF-8 编码）")
         en = exc.detail if isinstance(exc.detail, str) else "error"
         return respond(exc.status_code, f"http_{exc.status_code}", en, _HTTP_ZH.get(exc.status_code, "请求失败"),
                        headers=getattr(exc, "headers", None))
@@ -114,6 +186,12 @@ def install(app: FastAPI) -> None:
         reasons = exc.reasons or [str(exc)]
         return respond(422, "workflow", str(exc), "不能这样操作：" + "；".join(in_chinese(r) for r in reasons),
                        {"reasons": exc.reasons, "reasons_zh": [in_chinese(r) for r in exc.reasons]})
+
+    @app.exception_handler(PersonalDataError)
+    async def _personal(_: Request, exc: PersonalDataError) -> JSONResponse:
+        return respond(422, "personal_data", str(exc),
+                       "知识库内容不能含有个人信息（手机号、身份证号、银行卡号、车牌号），请删去后再保存",
+                       {"fields": exc.fields})
 
     @app.exception_handler(ImportRowError)
     async def _import(_: Request, exc: ImportRowError) -> JSONResponse:

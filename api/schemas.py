@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
+from pydantic_core import PydanticCustomError
 
-from kb.schema import EntryContent
+from kb.schema import EntryContent, IssueTypeId, unprintable
+from triage.referrals import targets
 
 MAX_TEXT = 5000  # the same bound triage enforces
 
@@ -15,7 +17,8 @@ Message = Annotated[str, Field(min_length=1, max_length=MAX_TEXT, description="C
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.@\-\u4e00-\u9fff]+$")]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Note = Annotated[str, Field(max_length=4000)]
-IssueType = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+IssueType = IssueTypeId  # checked against the taxonomy by the routes (422 unknown_issue_type)
+Referral = Annotated[str, StringConstraints(max_length=40), WithJsonSchema({"type": "string", "enum": list(targets())})]
 Platform = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 Role = Literal["operator", "staff", "admin", "enterprise"]
 Channel = Literal["phone", "wechat", "web"]
@@ -23,6 +26,15 @@ Channel = Literal["phone", "wechat", "web"]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        where = unprintable(value)
+        if where:
+            raise PydanticCustomError("control_chars", "text contains control characters or invalid Unicode",
+                                      {"where": where})
+        return value
 
 
 # --- auth ----------------------------------------------------------------------------------------
@@ -120,12 +132,21 @@ class Suggestion(BaseModel):
     unverified: list[str]
     score: float | None = Field(description="Calibrated probability that the entry answers the note.")
     good_enough: bool
+    standing: float = Field(default=1.0, description="The multiplier its feedback standing gave its rank (bounded; "
+                                                     "not part of the score).")
 
 
 class EmergencyContact(BaseModel):
     name: str
     number: str
     when: str
+
+
+class IndexInfo(BaseModel):
+    """The search-index build that answered: every hit of one response comes from this one complete build."""
+
+    build: str | None = Field(default=None, description="The build's id (its directory name).")
+    entries: int = Field(description="Entries the build holds.")
 
 
 class SuggestResponse(BaseModel):
@@ -137,6 +158,7 @@ class SuggestResponse(BaseModel):
     referrals: list[ReferralOut]
     deadlines: list[DeadlineOut]
     emergency_contacts: list[EmergencyContact]
+    index: IndexInfo | None = None
 
 
 class SearchRequest(Strict):
@@ -159,6 +181,7 @@ class SearchResponse(BaseModel):
     abstain: bool
     reason: str | None
     hits: list[SearchHit]
+    index: IndexInfo | None = None
 
 
 # --- cases ---------------------------------------------------------------------------------------
@@ -169,11 +192,11 @@ class CaseCreate(Strict):
     call_id: Annotated[str, StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9_\-]{1,64}$")] | None = None
     issue_types: list[IssueType] | None = Field(default=None, max_length=16, description="Default: triage's labels.")
     urgency: Literal["low", "normal", "high", "emergency"] | None = None
-    referral: Annotated[str, StringConstraints(max_length=40)] | None = None
+    referral: Referral | None = None
 
 
 class CaseUpdate(Strict):
-    referral: Annotated[str, StringConstraints(max_length=40)] | None = None
+    referral: Referral | None = None
     status: Literal["open", "referred", "dispatched", "escalated", "closed"] | None = None
     issue_types: list[IssueType] | None = Field(default=None, max_length=16)
 
@@ -191,8 +214,21 @@ class DispatchCreate(Strict):
 
 
 class DispatchReply(Strict):
-    reply: Annotated[str, Field(min_length=1, max_length=4000)]
+    reply: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
     status: Literal["in_progress", "resolved", "rejected"] = "in_progress"
+
+
+class DispatchOut(BaseModel):
+    id: int
+    case_id: int
+    platform: str
+    note: str
+    status: Literal["pending", "in_progress", "resolved", "rejected"]
+    created_by: str
+    created_at: datetime
+    reply: str | None
+    replied_by: str | None
+    replied_at: datetime | None
 
 
 class ConsultationCreate(Strict):
@@ -280,6 +316,7 @@ class AskResponse(BaseModel):
     answer: FaqAnswer | None
     contact: Contact
     question_masked: str
+    index: IndexInfo | None = None
 
 
 class AskFeedback(Strict):
@@ -369,9 +406,104 @@ class ImportResult(BaseModel):
 
 
 class DraftFromGap(Strict):
-    question_ids: list[int] = Field(min_length=1, max_length=200)
+    question_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=1, max_length=200)
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] | None = None
     issue_types: list[IssueType] | None = Field(default=None, max_length=16)
+
+
+# --- staff: the learning loop (standing, paraphrase proposals, early-warning alerts) -------------
+
+class StandingOut(BaseModel):
+    entry_id: int
+    slug: str | None
+    title: str | None
+    positive: int = Field(description="Operator copied/helpful and worker helpful votes.")
+    negative: int = Field(description="Operator wrong and worker unhelpful votes.")
+    votes: int
+    shown: int = Field(description="Exposures reported by operators (not votes).")
+    mean: float = Field(description="Posterior mean of the helpful rate (Beta prior on the global rate).")
+    low: float = Field(description="Lower end of the 95% credible interval.")
+    high: float = Field(description="Upper end of the 95% credible interval.")
+    multiplier: float = Field(description="Applied to the entry's fused search score; bounded.")
+    flagged: bool = Field(description="Confidently unhelpful: listed for review.")
+
+
+class StandingList(BaseModel):
+    rule: dict[str, Any]
+    total: int
+    items: list[StandingOut]
+
+
+class ParaphraseOut(BaseModel):
+    id: int
+    entry_id: int
+    entry_slug: str | None = None
+    entry_title: str | None = None
+    text: str = Field(description="The masked question, as it would be added.")
+    source: Literal["operator", "worker"]
+    times: int = Field(description="How often this question was credited to the entry.")
+    nearest: float | None = Field(description="Cosine to the entry's closest existing question (lower: newer wording).")
+    status: Literal["proposed", "accepted", "rejected"]
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    comment: str | None
+    entry_version: int | None = Field(description="The draft revision an accept created.")
+
+
+class ParaphraseList(BaseModel):
+    total: int
+    items: list[ParaphraseOut]
+    synced: dict[str, int] = Field(description="What the feedback read for this listing became (proposed, repeated, skipped ...).")
+
+
+class ParaphraseAccept(Strict):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] | None = Field(
+        default=None, description="Staff's edited wording (default: the proposal as it is).")
+
+
+class ParaphraseReject(Strict):
+    comment: Annotated[str, Field(max_length=500)] | None = None
+
+
+class ParaphraseAccepted(BaseModel):
+    proposal: ParaphraseOut
+    entry: EntryOut
+
+
+class AlertCase(BaseModel):
+    id: int
+    created_at: datetime
+    text_masked: str
+    issue_types: list[str]
+    platform: str | None
+    district: str | None
+    station: str | None
+    urgency: str
+    status: str
+
+
+class AlertOut(BaseModel):
+    dimension: Literal["platform", "district", "station"]
+    value: str
+    issue_type: str
+    count: int = Field(description="Cases in the last 7 days.")
+    baseline: int = Field(description="Cases in the 28 days before.")
+    expected: float = Field(description="max(baseline, 1) x 7 / 28.")
+    ratio: float = Field(description="count / expected.")
+    p_value: float = Field(description="One-sided Poisson upper tail P(X >= count | expected).")
+    case_ids: list[int]
+    daily: list[dict[str, Any]] = Field(description="Cases per day over the 35 days, oldest first.")
+    cases: list[AlertCase] = Field(description="The newest cases behind the alert (masked text).")
+
+
+class AlertsOut(BaseModel):
+    as_of: date
+    window: list[date]
+    baseline: list[date]
+    rule: dict[str, Any]
+    pairs_checked: int
+    alerts: list[AlertOut]
 
 
 # --- admin ---------------------------------------------------------------------------------------
@@ -379,7 +511,7 @@ class DraftFromGap(Strict):
 class UserCreate(Strict):
     name: Name
     role: Role
-    password: Annotated[str, Field(min_length=8, max_length=200)]
+    password: Annotated[str, Field(min_length=8, max_length=200, pattern=r"\S", description="Not only spaces.")]
     platform: Platform | None = None
 
 

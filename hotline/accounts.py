@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotline.errors import AuthError, InvalidRequest, NotFound
 from hotline.tables import ApiKey, SignIn, User
 from kb.db import transaction
+from kb.schema import PERSONAL_KINDS
+from triage.pii import detect, mask
 
 ROLES = ("operator", "staff", "admin", "enterprise")
 _hasher = PasswordHasher()
@@ -35,6 +37,11 @@ class Principal:
     role: str
     platform: str | None = None
     via: str = "token"  # token | key
+
+
+def _personal(text: str | None) -> bool:
+    """A number that is someone's (phone, ID, card, plate): never acceptable as a name shown everywhere."""
+    return bool(text) and any(s.kind in PERSONAL_KINDS | {"landline"} for s in detect(text or ""))
 
 
 def _digest(secret: str) -> str:
@@ -60,6 +67,9 @@ class Accounts:
 
     def add_user(self, name: str, role: str, password: str, platform: str | None = None) -> Principal:
         platform = check_role(role, platform)
+        if _personal(name) or _personal(platform):
+            # A name is shown in cases, audit and pages as it is, so it cannot be masked: refuse it instead.
+            raise InvalidRequest("a user name or platform must not be personal data (a phone number, ID number ...)")
         if len(password) < 8:
             raise InvalidRequest("password must be at least 8 characters")
         try:
@@ -72,7 +82,7 @@ class Accounts:
     def users(self) -> list[dict[str, object]]:
         with self.factory() as s:
             return [{"name": u.name, "role": u.role, "platform": u.platform, "active": u.active,
-                     "created_at": u.created_at} for u in s.scalars(select(User).order_by(User.id))]
+                     "created_at": _aware(u.created_at)} for u in s.scalars(select(User).order_by(User.id))]
 
     def has_users(self) -> bool:
         with self.factory() as s:
@@ -115,16 +125,18 @@ class Accounts:
     def add_key(self, role: str, created_by: str, platform: str | None = None, label: str = "") -> str:
         """A new API key, returned once (only its hash is kept)."""
         platform = check_role(role, platform)
+        if _personal(platform):
+            raise InvalidRequest("a platform must not be personal data (a phone number, ID number ...)")
         key = "jsk_" + secrets.token_urlsafe(32)
         with transaction(self.factory) as s:
-            s.add(ApiKey(key_hash=_digest(key), prefix=key[:10], role=role, platform=platform, label=label,
+            s.add(ApiKey(key_hash=_digest(key), prefix=key[:10], role=role, platform=platform, label=mask(label).text[:100],
                          created_by=created_by))
         return key
 
     def keys(self) -> list[dict[str, object]]:
         with self.factory() as s:
             return [{"id": k.id, "prefix": k.prefix, "role": k.role, "platform": k.platform, "label": k.label,
-                     "created_by": k.created_by, "created_at": k.created_at, "revoked": k.revoked}
+                     "created_by": k.created_by, "created_at": _aware(k.created_at), "revoked": k.revoked}
                     for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
 
     def revoke_key(self, key_id: int) -> None:

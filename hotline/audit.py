@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -20,8 +20,8 @@ class AuditLog:
     def record(self, actor: str, role: str, action: str, target: str, version: int | None = None,
                detail: dict[str, Any] | None = None) -> None:
         with transaction(self.factory) as s:
-            s.add(AuditEvent(actor=actor, role=role, action=action, target=target, version=version,
-                             detail={k: mask(v).text if isinstance(v, str) else v for k, v in (detail or {}).items()}))
+            s.add(AuditEvent(actor=actor, role=role, action=action, target=mask(target).text[:80], version=version,
+                             detail=_masked(detail or {})))
 
     def events(self, target: str | None = None, actor: str | None = None, limit: int = 100,
                offset: int = 0) -> list[dict[str, Any]]:
@@ -34,7 +34,18 @@ class AuditLog:
             return [_row(e) for e in s.scalars(q.limit(limit).offset(offset))]
 
 
+def _masked(value: Any) -> Any:
+    """Every string in a detail, however nested (a list of consulted bodies ...), masked."""
+    if isinstance(value, str):
+        return mask(value).text
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(v) for v in value]
+    return value
+
+
 def _row(e: AuditEvent) -> dict[str, Any]:
-    at: datetime = e.at
+    at: datetime = e.at if e.at.tzinfo else e.at.replace(tzinfo=timezone.utc)  # SQLite drops the zone (UTC)
     return {"id": e.id, "at": at, "actor": e.actor, "role": e.role, "action": e.action, "target": e.target,
             "version": e.version, "detail": e.detail}

@@ -55,6 +55,9 @@ class CaseStore:
                call_id: str | None = None, status: str = "open") -> dict[str, Any]:
         if channel not in CHANNELS:
             raise InvalidRequest(f"unknown channel {channel!r}; allowed: {', '.join(CHANNELS)}")
+        if call_id and mask(call_id).spans:
+            # An identifier is stored and shown as it is, so it cannot be masked: refuse a phone number as a call id.
+            raise InvalidRequest("a call id must not be personal data (a phone number ...): use the switchboard's call id")
         row = Case(call_id=call_id, channel=channel, operator=operator, text_masked=_masked(text),
                    issue_types=list(issue_types), urgency=urgency, referral=referral, district=district,
                    platform=platform, status="referred" if referral and status == "open" else status)
@@ -143,10 +146,10 @@ class CaseStore:
     def dispatch(self, case_id: int, platform: str, note: str, by: str) -> dict[str, Any]:
         with transaction(self.factory) as s:
             c = self._case(s, case_id)
-            d = Dispatch(case_id=case_id, platform=platform, note=_masked(note), created_by=by)
+            d = Dispatch(case_id=case_id, platform=_masked(platform)[:40], note=_masked(note), created_by=by)
             s.add(d)
             c.status = "dispatched"
-            c.platform = c.platform or platform
+            c.platform = c.platform or d.platform
             c.updated_at = datetime.now(timezone.utc)
             s.flush()
             return dispatch_dict(d)
@@ -185,8 +188,8 @@ class CaseStore:
             raise InvalidRequest("a consultation names the bodies involved")
         with transaction(self.factory) as s:
             c = self._case(s, case_id)
-            s.add(Consultation(case_id=case_id, bodies=list(bodies), actions=[_masked(a) for a in actions],
-                               follow_up_by=follow_up_by, notes=_masked(notes), created_by=by))
+            s.add(Consultation(case_id=case_id, bodies=[_masked(b) for b in bodies], actions=[_masked(a) for a in actions],
+                               follow_up_by=_masked(follow_up_by)[:100], notes=_masked(notes), created_by=by))
             c.status = "escalated"
             c.updated_at = datetime.now(timezone.utc)
         return self.get(case_id)

@@ -61,7 +61,7 @@ class FeedbackLog:
 
     def for_case(self, case_id: int) -> list[dict[str, Any]]:
         with self.factory() as s:
-            return [{"id": f.id, "at": f.at, "event": f.event, "entry_id": f.entry_id, "actor": f.actor,
+            return [{"id": f.id, "at": _aware(f.at), "event": f.event, "entry_id": f.entry_id, "actor": f.actor,
                      "corrected_issue_types": f.corrected_issue_types}
                     for f in s.scalars(select(Feedback).where(Feedback.case_id == case_id).order_by(Feedback.id))]
 
@@ -134,6 +134,10 @@ class QuestionLog:
             helpful = int(s.scalar(select(func.count(Question.id)).where(Question.helpful.is_(True))) or 0)
             unhelpful = int(s.scalar(select(func.count(Question.id)).where(Question.helpful.is_(False))) or 0)
         return {"asked": total, "answered": answered, "helpful": helpful, "unhelpful": unhelpful}
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)  # SQLite drops the zone; it was written in UTC
 
 
 def utcnow() -> datetime:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +25,29 @@ DEFAULT_DISTANCE = 0.09
 _PLACEHOLDER = re.compile(r"\[[^\]]{1,6}\]")
 
 EncodeFn = Callable[[list[str]], np.ndarray]
+
+
+class VectorCache:
+    """Question vectors kept between visits: the gaps view clusters the same questions every time, and
+    encoding a thousand of them again took the model most of a minute (the fuzzer's requests timed out)."""
+
+    def __init__(self, encode: EncodeFn, size: int = 20_000) -> None:
+        self.encode, self.size = encode, size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            fresh = dict(zip(missing, self.encode(missing)))
+            known.update(fresh)
+            with self._lock:
+                self._vectors.update(fresh)
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        return np.stack([known[t] for t in texts])  # cluster() never asks for none
 
 
 @dataclass(frozen=True, slots=True)

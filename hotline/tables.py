@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kb.tables import Base, utcnow
@@ -78,6 +78,8 @@ class Case(Base):
     referral: Mapped[str | None] = mapped_column(String(40), nullable=True)
     district: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
     platform: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    # The station (站点) the case is about, when known: early-warning alerts count cases per station too.
+    station: Mapped[str | None] = mapped_column(String(60), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(20), default="open", index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -164,3 +166,39 @@ class Question(Base):
     urgency: Mapped[str | None] = mapped_column(String(20), nullable=True)
     helpful: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     drafted_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ParaphraseProposal(Base):
+    """A real (masked) question that reached an entry through positive feedback, proposed as a new
+    paraphrase of that entry; staff accept it (a new draft revision of the entry) or reject it."""
+
+    __tablename__ = "paraphrase_proposals"
+    __table_args__ = (UniqueConstraint("entry_id", "text_norm"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(String(300))
+    text_norm: Mapped[str] = mapped_column(String(300))  # the dedupe key (normalised, no punctuation)
+    source: Mapped[str] = mapped_column(String(20))  # operator | worker
+    feedback_id: Mapped[int | None] = mapped_column(ForeignKey("feedback.id", ondelete="SET NULL"), nullable=True)
+    times: Mapped[int] = mapped_column(Integer, default=1)  # how often this question was credited to the entry
+    nearest: Mapped[float | None] = mapped_column(Float, nullable=True)  # cosine to the entry's closest question
+    status: Mapped[str] = mapped_column(String(20), default="proposed", index=True)  # proposed | accepted | rejected
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    comment: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    entry_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the draft revision an accept made
+
+
+class LearningCursor(Base):
+    """How far a learning job has read an append-only log (the id of the last feedback row it processed)."""
+
+    __tablename__ = "learning_cursors"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- the WeChat channel (tables in hotline/wechat/tables.py, registered on the same metadata) -----
+from hotline.wechat import tables as _wechat_tables  # noqa: E402,F401

@@ -43,3 +43,11 @@ class ImportRowError(KBError):
         more = f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""
         super().__init__(f"{len(errors)} bad row(s), nothing imported: {lines}{more}")
         self.errors = errors
+
+
+class PersonalDataError(KBError):
+    """Entry content holding personal data (a phone, ID or card number, a plate): refused, not stored."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__("the content holds personal data: " + "; ".join(fields[:20]))
+        self.fields = fields

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import threading
 import time
@@ -110,7 +111,7 @@ class VectorCache:
             vectors = np.vstack(list(self._vecs.values()))
             self._dirty = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.stem + ".tmp.npz")
+        tmp = self.path.with_name(f"{self.path.stem}.{_writer_id()}.tmp.npz")
         np.savez(tmp, keys=keys, vectors=vectors)
         tmp.replace(self.path)
 
@@ -204,9 +205,9 @@ def save(build_: IndexBuild, root: Path) -> Path:
 
     root.mkdir(parents=True, exist_ok=True)
     name = f"build-{time.strftime('%Y%m%dT%H%M%S')}-{hashlib.sha1(json.dumps(build_.manifest['entry_versions'], sort_keys=True).encode()).hexdigest()[:8]}"
-    tmp = root / f".{name}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    # Temp names are private to this writer: API workers sharing the data dir can save the same build at
+    # the same moment (both rebuild at start), and a shared temp dir let one delete the other's files.
+    tmp = root / f".{name}.{_writer_id()}.tmp"
     tmp.mkdir()
     (tmp / "entries.json").write_text(json.dumps([asdict(e) for e in build_.entries], ensure_ascii=False), encoding="utf-8")
     build_.bm25.save(str(tmp / "bm25"))
@@ -215,10 +216,15 @@ def save(build_: IndexBuild, root: Path) -> Path:
     (tmp / "doc_freq.json").write_text(json.dumps(build_.doc_freq, ensure_ascii=False), encoding="utf-8")
     (tmp / "manifest.json").write_text(json.dumps(build_.manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     target = root / name
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
-    pointer = root / f".{CURRENT}.tmp"
+    try:
+        tmp.rename(target)
+    except OSError:
+        if not (target / "manifest.json").exists():
+            raise
+        # Another writer saved this very build (same second, same entries and versions) first: keep its
+        # complete copy, which readers may be loading, rather than deleting it.
+        shutil.rmtree(tmp, ignore_errors=True)
+    pointer = root / f".{CURRENT}.{_writer_id()}.tmp"
     pointer.write_text(name + "\n", encoding="utf-8")
     pointer.replace(root / CURRENT)
     build_.path = target
@@ -226,11 +232,22 @@ def save(build_: IndexBuild, root: Path) -> Path:
     return target
 
 
+def _writer_id() -> str:
+    return f"{os.getpid()}-{threading.get_ident()}"
+
+
 def _prune(root: Path, keep: set[str], spare: int = 2) -> None:
     """Keep the current build and a couple of older ones (readers may still hold them)."""
     builds = sorted((p for p in root.glob("build-*") if p.is_dir() and p.name not in keep), key=lambda p: p.name)
     for old in builds[:-spare] if spare else builds:
         shutil.rmtree(old, ignore_errors=True)
+    # Temp dirs of writers that died mid-save (a save takes seconds; an hour-old one is abandoned).
+    for stale in root.glob(".build-*.tmp"):
+        try:
+            if time.time() - stale.stat().st_mtime > 3600:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def load(root: Path) -> IndexBuild | None:
@@ -249,6 +266,9 @@ def load(root: Path) -> IndexBuild | None:
     except (OSError, ValueError):
         return None
     entries = [DocEntry(**{**r, "issue_types": tuple(r["issue_types"]), "questions": tuple(r["questions"])}) for r in raw]
-    bm25 = bm25s.BM25.load(str(path / "bm25"))
-    fi = faiss.read_index(str(path / "vectors.faiss")) if (path / "vectors.faiss").exists() else None
+    try:
+        bm25 = bm25s.BM25.load(str(path / "bm25"))
+        fi = faiss.read_index(str(path / "vectors.faiss")) if (path / "vectors.faiss").exists() else None
+    except (OSError, RuntimeError, ValueError):  # pruned by another worker while loading (faiss raises RuntimeError)
+        return None
     return IndexBuild(entries, make_rows(entries), bm25, fi, fi.d if fi is not None else None, manifest, path, doc_freq)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator, model_validator
 
+from triage.pii import detect
 from triage.taxonomy import issue_types, referral_targets
 
 Kind = Literal["procedure", "faq", "past_case", "statute"]
@@ -19,6 +20,9 @@ STATUSES: tuple[str, ...] = ("draft", "in_review", "published", "archived")
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+# The taxonomy's ids, named in the JSON schema so clients (and the API fuzzer) know the allowed values.
+IssueTypeId = Annotated[Id, WithJsonSchema({"type": "string", "enum": list(issue_types())})]
+ReferralId = Annotated[Id, WithJsonSchema({"type": "string", "enum": list(referral_targets())})]
 Slug = Annotated[str, StringConstraints(max_length=120, pattern=r"^[a-z0-9][a-z0-9-]{1,118}[a-z0-9]$")]
 
 
@@ -54,9 +58,9 @@ class EntryContent(BaseModel):
     worker_answer: Text
     steps: list[Text] = Field(default_factory=list, max_length=30)
     evidence: list[Short] = Field(default_factory=list, max_length=30)
-    referrals: list[Id] = Field(default_factory=list, max_length=19)
+    referrals: list[ReferralId] = Field(default_factory=list, max_length=19)
     legal_basis: list[LegalRef] = Field(default_factory=list, max_length=30)
-    issue_types: list[Id] = Field(min_length=1, max_length=16)
+    issue_types: list[IssueTypeId] = Field(min_length=1, max_length=16)
     jurisdiction: Jurisdiction = "national"
     effective_from: date | None = None
     review_by: date | None = None
@@ -97,3 +101,52 @@ class EntryContent(BaseModel):
 
 
 ARTICLE_RE = re.compile(r"第[零〇一二三四五六七八九十百千]+条")
+
+
+# Personal data that never belongs in knowledge-base content, which workers read: a mobile, ID or bank card
+# number or a plate is always someone's (agencies publish landlines and hotline numbers, which are fine).
+PERSONAL_KINDS = frozenset({"mobile", "id_card", "bank_card", "plate"})
+
+
+def personal_data_in(content: EntryContent) -> list[str]:
+    """The fields of ``content`` holding personal data, as "field: kind" (the values are not repeated)."""
+    found: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, str):
+            kinds = sorted({s.kind for s in detect(value) if s.kind in PERSONAL_KINDS})
+            found.extend(f"{path}: {k}" for k in kinds)
+        elif isinstance(value, BaseModel):
+            for k in type(value).model_fields:
+                walk(getattr(value, k), f"{path}.{k}" if path else k)
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(v, f"{path}.{i}")
+
+    walk(content, "")
+    return found
+
+
+# C0/C1 controls (tab, newline and carriage return allowed) and unpaired surrogates: nobody types them, pages
+# cannot show them and PostgreSQL refuses NUL in text, so input holding them is refused rather than stored.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def unprintable(value: Any, path: str = "") -> str | None:
+    """Where (a dotted path) the first string in ``value`` holds a control character or an unpaired
+    surrogate; None when every string in it is plain text. Walks lists, dicts and pydantic models."""
+    if isinstance(value, str):
+        return (path or "text") if _UNPRINTABLE.search(value) else None
+    if isinstance(value, BaseModel):
+        items = [(k, getattr(value, k)) for k in type(value).model_fields]
+    elif isinstance(value, dict):
+        items = [(str(k), k) for k in value] + [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple)):
+        items = [(str(i), v) for i, v in enumerate(value)]
+    else:
+        return None
+    for key, item in items:
+        found = unprintable(item, f"{path}.{key}" if path else key)
+        if found:
+            return found
+    return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kb import workflow
 from kb.db import transaction
-from kb.errors import ConflictError, DuplicateError, NotFoundError, WorkflowError
-from kb.schema import EntryContent
+from kb.errors import ConflictError, DuplicateError, NotFoundError, PersonalDataError, WorkflowError
+from kb.schema import EntryContent, personal_data_in
 from kb.tables import Entry, EntryRevision, Statute, utcnow
+from triage.pii import mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,19 +75,35 @@ class ChangeEvent:
     status: str
 
 
+def _aware(ts: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
 def _view(row: Entry) -> EntryView:
     return EntryView(
         id=row.id, slug=row.slug, kind=row.kind, status=row.status, version=row.version,
         published_version=row.published_version, title=row.title, issue_types=list(row.issue_types),
         jurisdiction=row.jurisdiction, review_by=row.review_by, flagged_outdated=row.flagged_outdated,
         flag_reason=row.flag_reason, content=EntryContent.model_validate(row.content), author=row.author,
-        created_at=row.created_at, updated_at=row.updated_at,
+        created_at=_aware(row.created_at), updated_at=_aware(row.updated_at),
     )
 
 
 def _rev_view(row: EntryRevision) -> RevisionView:
     return RevisionView(row.entry_id, row.version, row.action, row.status, EntryContent.model_validate(row.content),
-                        row.author, row.comment, row.created_at)
+                        row.author, row.comment, _aware(row.created_at))
+
+
+def _check_personal(content: EntryContent) -> None:
+    found = personal_data_in(content)
+    if found:
+        raise PersonalDataError(found)
+
+
+def _masked(comment: str | None) -> str | None:
+    # Review comments are free text: masked like case notes before they are stored.
+    return mask(comment).text if comment else comment
 
 
 def _dump(content: EntryContent) -> dict[str, Any]:
@@ -179,6 +196,8 @@ class EntryStore:
     def create(self, content: EntryContent, author: str, status: str = "draft", comment: str | None = None) -> EntryView:
         if status not in ("draft", "published"):
             raise WorkflowError(f"a new entry starts as draft (or published when seeded), not {status}")
+        _check_personal(content)
+        comment = _masked(comment)
         if status == "published":
             self._check_publishable(content)
         now = utcnow()
@@ -203,6 +222,8 @@ class EntryStore:
     def update(self, entry_id: int, expected_version: int, content: EntryContent, author: str,
                comment: str | None = None) -> EntryView:
         """A new revision with ``content``; the working copy becomes a draft (the published one stays live)."""
+        _check_personal(content)
+
         def change(row: Entry) -> dict[str, Any]:
             if row.status == "archived":
                 raise WorkflowError("an archived entry cannot be edited: restore it first")
@@ -237,6 +258,7 @@ class EntryStore:
 
     def flag_outdated(self, entry_id: int, expected_version: int, author: str, reason: str) -> EntryView:
         """Hold an entry back from suggestions until someone reviews it (approve clears the flag)."""
+        reason = _masked(reason) or ""
         return self._write(entry_id, expected_version, "flag", author, reason,
                            lambda row: {"flagged_outdated": True, "flag_reason": reason[:500]})
 
@@ -245,6 +267,8 @@ class EntryStore:
 
         An existing entry (same slug) gets a new revision only when its content or status differs.
         """
+        for content, _status in plan:
+            _check_personal(content)
         keys = self.statute_keys()
         problems = []
         for content, status in plan:
@@ -297,6 +321,7 @@ class EntryStore:
     def _write(self, entry_id: int, expected_version: int, action: str, author: str, comment: str | None,
                change: Callable[[Entry], dict[str, Any]]) -> EntryView:
         now = utcnow()
+        comment = _masked(comment)
         with transaction(self.factory) as s:
             row = s.get(Entry, entry_id)
             if row is None:

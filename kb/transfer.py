@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from kb.errors import ImportRowError
-from kb.schema import STATUSES, EntryContent
+from kb.schema import STATUSES, EntryContent, personal_data_in, unprintable
 from kb.store import EntryStore, EntryView
 
 Format = Literal["jsonl", "csv"]
@@ -56,9 +56,19 @@ def _parse(text: str, fmt: Format) -> Iterable[tuple[int, dict[str, Any] | str]]
             except ValueError as exc:
                 yield n, f"not valid JSON ({exc.args[0]})"
                 continue
+            except RecursionError:
+                yield n, "not valid JSON (nested too deeply)"
+                continue
             yield n, obj if isinstance(obj, dict) else "not a JSON object"
         return
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        yield from _csv_rows(reader)
+    except csv.Error as exc:  # a stray carriage return, a NUL ...: the file is not CSV
+        yield max(reader.line_num, 1), f"not valid CSV ({exc})"
+
+
+def _csv_rows(reader: csv.DictReader) -> Iterable[tuple[int, dict[str, Any] | str]]:
     missing = [c for c in ("slug", "kind", "title") if c not in (reader.fieldnames or [])]
     if missing:
         yield 1, f"CSV header lacks columns {missing}"
@@ -77,6 +87,9 @@ def _parse(text: str, fmt: Format) -> Iterable[tuple[int, dict[str, Any] | str]]
         except ValueError as exc:
             yield n, f"bad cell ({exc})"
             continue
+        except RecursionError:
+            yield n, "bad cell (JSON nested too deeply)"
+            continue
         yield n, {k: v for k, v in row.items() if v is not None}
 
 
@@ -89,6 +102,10 @@ def import_entries(store: EntryStore, text: str, fmt: Format, author: str, defau
         if isinstance(row, str):
             errors.append((n, row))
             continue
+        where = unprintable(row)
+        if where:
+            errors.append((n, f"{where}: text contains control characters or invalid Unicode"))
+            continue
         status = row.pop("status", None) or default_status
         if status not in STATUSES:
             errors.append((n, f"status {status!r} not in {STATUSES}"))
@@ -98,6 +115,10 @@ def import_entries(store: EntryStore, text: str, fmt: Format, author: str, defau
         except ValidationError as exc:
             first = exc.errors()[0]
             errors.append((n, f"{'.'.join(map(str, first['loc'])) or 'row'}: {first['msg']}"))
+            continue
+        personal = personal_data_in(content)
+        if personal:
+            errors.append((n, "personal data in " + ", ".join(personal)))
             continue
         if content.slug in seen:
             errors.append((n, f"slug {content.slug!r} appears twice in the file"))

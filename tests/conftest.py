@@ -72,6 +72,36 @@ def copy_cached_vectors(index_dir: Path) -> None:
         shutil.copy(cached, index_dir / "vectors.npz")
 
 
+# Every server log and data dir a test creates; scanned for personal data when the session ends.
+ARTIFACTS: list[Path] = []
+
+
+def record_artifacts(*paths: Path) -> None:
+    """Log files and data dirs for the end-of-session personal-data scan (see pytest_sessionfinish)."""
+    ARTIFACTS.extend(paths)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No phone, ID, card or plate number in any server log line or stored text: scan them all, fail the run on a hit."""
+    if not ARTIFACTS:
+        return
+    from tests.pii_audit import scan_paths
+
+    started = time.monotonic()
+    report = scan_paths(ARTIFACTS)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"{report.summary()} in {time.monotonic() - started:.1f} s", *map(str, report.findings[:50])]
+    if report.findings:
+        lines.append("FAILED: personal data in a server log or database (above); the run fails")
+    for line in lines:
+        if reporter is not None:
+            reporter.write_line(line)
+        else:
+            print(line)
+    if report.findings:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,6 +135,7 @@ def live_server(tmp_path: Path, local_model_dir: Path) -> Iterator[LiveServer]:
         "JISHIBANG_MODEL_DIR": str(local_model_dir.parent),
     }
     log_path = tmp_path / "server.log"
+    record_artifacts(log_path, data)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(BIN / "jishibang"), "serve", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
@@ -166,6 +197,7 @@ def start_server(tmp: Path, model_dir: Path, extra_env: dict[str, str] | None = 
         done = run_cli(*args, env=env)
         assert done.returncode == 0, done.stderr
     log_path = tmp / "server.log"
+    record_artifacts(log_path, data)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(BIN / "jishibang"), "serve", "--port", str(port), "--workers", str(workers)],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)

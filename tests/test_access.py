@@ -15,15 +15,17 @@ from api.settings import Settings
 pytestmark = pytest.mark.model
 
 ROLES = ("anonymous", "operator", "staff", "admin", "enterprise", "enterprise_b")
-PUBLIC = {"/v1/auth/login", "/v1/faq/ask", "/v1/faq/feedback", "/healthz", "/readyz"}
+PUBLIC = {"/v1/auth/login", "/v1/faq/ask", "/v1/faq/feedback", "/healthz", "/readyz",
+          "/v1/wechat"}  # WeChat's servers: signature-checked (tests/test_wechat_api.py)
 
 
 def declared_roles() -> dict[tuple[str, str], tuple[str, ...]]:
     """(method, path) -> the roles its `allow(...)` dependency names; public routes -> ("anonymous",)."""
-    from api.routes import admin, auth, cases, entries, faq, feedback, operators, staff
+    from api.routes import admin, auth, cases, entries, faq, feedback, learning, operators, staff, wechat
 
     out = {}
-    routes = [r for m in (auth, operators, cases, feedback, faq, entries, staff, admin) for r in m.router.routes]
+    routes = [r for m in (auth, operators, cases, feedback, faq, entries, staff, learning, wechat, admin)
+              for r in m.router.routes]
     for route in routes:
         if not isinstance(route, APIRoute):
             continue

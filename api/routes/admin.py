@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from api.context import Runtime
-from api.routes.deps import runtime
+from api.errors import ApiError
+from api.routes.deps import PathId, link, runtime
 from api.schemas import KeyCreate, KeyCreated, Name, UserCreate
 from api.security import ADMIN, STAFF, allow
 from hotline.accounts import Principal
@@ -19,7 +20,8 @@ def users(_: Principal = Depends(allow(*ADMIN)), rt: Runtime = Depends(runtime))
     return rt.accounts.users()
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, responses={201: {"links": {
+    "Disable": link("POST", "/v1/admin/users/{name}/disable", name="$response.body#/name")}}})
 def add_user(body: UserCreate, who: Principal = Depends(allow(*ADMIN)), rt: Runtime = Depends(runtime)) -> dict:
     """Admin: a new user."""
     user = rt.accounts.add_user(body.name, body.role, body.password, body.platform)
@@ -27,14 +29,17 @@ def add_user(body: UserCreate, who: Principal = Depends(allow(*ADMIN)), rt: Runt
     return {"name": user.name, "role": user.role, "platform": user.platform}
 
 
-@router.post("/users/{name}/disable", status_code=204)
+@router.post("/users/{name}/disable", status_code=204, responses={409: {"description": "An admin's own account."}})
 def disable_user(name: Name, who: Principal = Depends(allow(*ADMIN)), rt: Runtime = Depends(runtime)) -> None:
-    """Admin: disable a user and revoke their sign-ins."""
+    """Admin: disable a user and revoke their sign-ins (not oneself: that would lock the last admin out)."""
+    if name == who.name:
+        raise ApiError(409, "self_disable", "you cannot disable your own account", "不能停用自己的账号")
     rt.accounts.set_active(name, False)
     rt.audit.record(who.name, who.role, "disable_user", f"user:{name}")
 
 
-@router.get("/keys")
+@router.get("/keys", responses={200: {"links": {
+    "Revoke": link("DELETE", "/v1/admin/keys/{key_id}", key_id="$response.body#/0/id")}}})
 def keys(_: Principal = Depends(allow(*ADMIN)), rt: Runtime = Depends(runtime)) -> list[dict]:
     """Admin: API keys (prefix only; the key itself is never stored)."""
     return rt.accounts.keys()
@@ -49,7 +54,7 @@ def add_key(body: KeyCreate, who: Principal = Depends(allow(*ADMIN)), rt: Runtim
 
 
 @router.delete("/keys/{key_id}", status_code=204)
-def revoke_key(key_id: int, who: Principal = Depends(allow(*ADMIN)), rt: Runtime = Depends(runtime)) -> None:
+def revoke_key(key_id: PathId, who: Principal = Depends(allow(*ADMIN)), rt: Runtime = Depends(runtime)) -> None:
     """Admin: revoke an API key."""
     rt.accounts.revoke_key(key_id)
     rt.audit.record(who.name, who.role, "revoke_key", f"key:{key_id}")

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query
 
 from api.context import Runtime
 from api.errors import ApiError
-from api.routes.deps import runtime
-from api.schemas import (CaseCreate, CaseList, CaseOut, CaseUpdate, ConsultationCreate, DispatchCreate, DispatchReply,
+from api.routes.deps import PathId, link, runtime
+from api.schemas import (CaseCreate, CaseList, CaseOut, CaseUpdate, ConsultationCreate, DispatchCreate, DispatchOut, DispatchReply,
                          FollowUpCreate)
 from api.security import ENTERPRISE, OPERATORS, allow
 from hotline.accounts import Principal
@@ -37,7 +37,14 @@ def _full(rt: Runtime, case_id: int) -> dict:
     return case
 
 
-@router.post("/cases", response_model=CaseOut, status_code=201)
+_CASE = "/v1/cases/{case_id}"
+_NEXT = {"case_id": "$response.body#/id"}
+
+
+@router.post("/cases", response_model=CaseOut, status_code=201, responses={201: {"links": {
+    "GetCase": link("GET", _CASE, **_NEXT), "UpdateCase": link("PATCH", _CASE, **_NEXT),
+    "AddFollowUp": link("POST", _CASE + "/followups", **_NEXT), "Dispatch": link("POST", _CASE + "/dispatch", **_NEXT),
+    "Consult": link("POST", _CASE + "/consultations", **_NEXT)}}})
 def create_case(body: CaseCreate, who: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> dict:
     """Operators, staff, admin: save a call or conversation. The text is triaged and masked; issue types,
     urgency and referral default to triage's."""
@@ -70,7 +77,7 @@ def list_cases(status: Literal["open", "referred", "dispatched", "escalated", "c
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
-def get_case(case_id: int, who: Principal = Depends(allow(*OPERATORS, *ENTERPRISE)), rt: Runtime = Depends(runtime)) -> dict:
+def get_case(case_id: PathId, who: Principal = Depends(allow(*OPERATORS, *ENTERPRISE)), rt: Runtime = Depends(runtime)) -> dict:
     """Operators, staff, admin: the case with follow-ups, dispatches, consultations and feedback.
     Enterprise: only a case routed to its own platform, and only its own dispatches."""
     if who.role == "enterprise":
@@ -79,7 +86,7 @@ def get_case(case_id: int, who: Principal = Depends(allow(*OPERATORS, *ENTERPRIS
 
 
 @router.patch("/cases/{case_id}", response_model=CaseOut)
-def update_case(case_id: int, body: CaseUpdate, _: Principal = Depends(allow(*OPERATORS)),
+def update_case(case_id: PathId, body: CaseUpdate, _: Principal = Depends(allow(*OPERATORS)),
                 rt: Runtime = Depends(runtime)) -> dict:
     """Operators, staff, admin: pick the referral, correct issue types, change status."""
     _check_types(body.issue_types)
@@ -89,15 +96,16 @@ def update_case(case_id: int, body: CaseUpdate, _: Principal = Depends(allow(*OP
 
 
 @router.post("/cases/{case_id}/followups", response_model=CaseOut, status_code=201)
-def add_followup(case_id: int, body: FollowUpCreate, who: Principal = Depends(allow(*OPERATORS)),
+def add_followup(case_id: PathId, body: FollowUpCreate, who: Principal = Depends(allow(*OPERATORS)),
                  rt: Runtime = Depends(runtime)) -> dict:
     """Operators, staff, admin: the outcome of the referral (回访)."""
     rt.cases.add_followup(case_id, who.name, body.accepted, body.resolved, body.amount_recovered, body.notes)
     return _full(rt, case_id)
 
 
-@router.post("/cases/{case_id}/dispatch", status_code=201)
-def dispatch(case_id: int, body: DispatchCreate, who: Principal = Depends(allow(*OPERATORS)),
+@router.post("/cases/{case_id}/dispatch", response_model=DispatchOut, status_code=201, responses={201: {"links": {
+    "Reply": link("POST", "/v1/dispatches/{dispatch_id}/reply", dispatch_id="$response.body#/id")}}})
+def dispatch(case_id: PathId, body: DispatchCreate, who: Principal = Depends(allow(*OPERATORS)),
              rt: Runtime = Depends(runtime)) -> dict:
     """Operators, staff, admin: route the case to a platform company's sub-line (its queue)."""
     d = rt.cases.dispatch(case_id, body.platform, body.note, who.name)
@@ -106,7 +114,7 @@ def dispatch(case_id: int, body: DispatchCreate, who: Principal = Depends(allow(
 
 
 @router.post("/cases/{case_id}/consultations", response_model=CaseOut, status_code=201)
-def consult(case_id: int, body: ConsultationCreate, who: Principal = Depends(allow(*OPERATORS)),
+def consult(case_id: PathId, body: ConsultationCreate, who: Principal = Depends(allow(*OPERATORS)),
             rt: Runtime = Depends(runtime)) -> dict:
     """Operators, staff, admin: escalate to a multi-agency consultation (多部门会商)."""
     rt.cases.consult(case_id, body.bodies, body.actions, body.follow_up_by, body.notes, who.name)
@@ -127,8 +135,8 @@ def enterprise_queue(status: Literal["pending", "in_progress", "resolved", "reje
     return rt.cases.queue(platform, status)
 
 
-@router.post("/dispatches/{dispatch_id}/reply")
-def reply(dispatch_id: int, body: DispatchReply, who: Principal = Depends(allow(*ENTERPRISE)),
+@router.post("/dispatches/{dispatch_id}/reply", response_model=DispatchOut)
+def reply(dispatch_id: PathId, body: DispatchReply, who: Principal = Depends(allow(*ENTERPRISE)),
           rt: Runtime = Depends(runtime)) -> dict:
     """Enterprise: answer a case routed to its platform; the reply and status flow back to the dispatcher."""
     d = rt.cases.reply(dispatch_id, who.platform or "", who.name, body.reply, body.status)

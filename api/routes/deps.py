@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.context import Runtime
 
 T = TypeVar("T")
+
+MAX_ID = 2**31 - 1
+# A record id in a path: bounded like every id in a body (a bigger number cannot name a row, and the database
+# driver refuses to bind one: SQLite raised OverflowError, a 500).
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def link(method: str, path: str, body: dict[str, str] | None = None, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link from a response to the operation ``method path``: values are runtime expressions such as
+    ``$response.body#/id``. They document what a client does next and drive the fuzzer's stateful phase
+    where a response is not typed enough for it to infer the step itself."""
+    out: dict[str, Any] = {"operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method.lower()}
+    if parameters:
+        out["parameters"] = parameters
+    if body:
+        out["requestBody"] = body
+    return out
 
 
 def runtime(request: Request) -> Runtime:

@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from api.context import Runtime
 from api.errors import ApiError
-from api.routes.deps import runtime
+from api.routes.deps import PathId, link, runtime
 from api.schemas import (EntryAction, EntryCreate, EntryEdit, EntryList, EntryOut, EntrySummary, ImportResult,
                          RevisionOut, Rollback)
 from api.security import STAFF, allow
@@ -75,7 +75,15 @@ def list_entries(status: Literal["draft", "in_review", "published", "archived"] 
                                          for v in items])
 
 
-@router.post("", response_model=EntryOut, status_code=201, responses={409: {"description": "Slug taken"}})
+_ENTRY = "/v1/entries/{entry_id}"
+_NEXT = {"entry_id": "$response.body#/id"}
+_VERSION = {"version": "$response.body#/version"}
+
+
+@router.post("", response_model=EntryOut, status_code=201, responses={409: {"description": "Slug taken"}, 201: {"links": {
+    "GetEntry": link("GET", _ENTRY, **_NEXT), "EditEntry": link("PUT", _ENTRY, _VERSION, **_NEXT),
+    "History": link("GET", _ENTRY + "/history", **_NEXT),
+    "Submit": link("POST", _ENTRY + "/{action}", _VERSION, **_NEXT, action="submit")}}})
 def create_entry(body: EntryCreate, response: Response, who: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
     """Staff, admin: a new draft."""
     view = rt.store.create(body.content, author=who.name, comment=body.comment)
@@ -116,13 +124,13 @@ async def import_(request: Request, format: Literal["jsonl", "csv"] = "jsonl",
 
 
 @router.get("/{entry_id}", response_model=EntryOut)
-def get_entry(entry_id: int, response: Response, _: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
+def get_entry(entry_id: PathId, response: Response, _: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
     """Staff, admin: the working copy, with its version as the ETag."""
     return _tagged(rt.store.get(entry_id), response)
 
 
 @router.put("/{entry_id}", response_model=EntryOut, responses=_CONFLICTS)
-def edit_entry(entry_id: int, body: EntryEdit, response: Response, if_match: str | None = Header(default=None, max_length=40),
+def edit_entry(entry_id: PathId, body: EntryEdit, response: Response, if_match: str | None = Header(default=None, max_length=40),
                who: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
     """Staff, admin: a new revision. Name the version you edited (If-Match or body.version): a stale one is
     refused (412 with If-Match, else 409), never silently overwritten."""
@@ -133,27 +141,27 @@ def edit_entry(entry_id: int, body: EntryEdit, response: Response, if_match: str
 
 
 @router.get("/{entry_id}/history", response_model=list[RevisionOut])
-def history(entry_id: int, _: Principal = Staff, rt: Runtime = Depends(runtime)) -> list[RevisionOut]:
+def history(entry_id: PathId, _: Principal = Staff, rt: Runtime = Depends(runtime)) -> list[RevisionOut]:
     """Staff, admin: every revision, oldest first."""
     return [RevisionOut(**{f: getattr(r, f) for f in RevisionOut.model_fields}) for r in rt.store.history(entry_id)]
 
 
 @router.get("/{entry_id}/revisions/{version}", response_model=RevisionOut)
-def revision(entry_id: int, version: int, _: Principal = Staff, rt: Runtime = Depends(runtime)) -> RevisionOut:
+def revision(entry_id: PathId, version: PathId, _: Principal = Staff, rt: Runtime = Depends(runtime)) -> RevisionOut:
     """Staff, admin: one revision."""
     r = rt.store.revision(entry_id, version)
     return RevisionOut(**{f: getattr(r, f) for f in RevisionOut.model_fields})
 
 
 @router.get("/{entry_id}/diff")
-def diff(entry_id: int, a: int = Query(ge=1, le=2**31 - 1), b: int = Query(ge=1, le=2**31 - 1),
+def diff(entry_id: PathId, a: int = Query(ge=1, le=2**31 - 1), b: int = Query(ge=1, le=2**31 - 1),
          _: Principal = Staff, rt: Runtime = Depends(runtime)) -> dict:
     """Staff, admin: field-by-field changes from version a to b."""
     return rt.store.diff(entry_id, a, b)
 
 
 @router.post("/{entry_id}/rollback", response_model=EntryOut, responses=_CONFLICTS)
-def rollback(entry_id: int, body: Rollback, response: Response, if_match: str | None = Header(default=None, max_length=40),
+def rollback(entry_id: PathId, body: Rollback, response: Response, if_match: str | None = Header(default=None, max_length=40),
              who: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
     """Staff, admin: a new draft revision with an old version's content (history is kept)."""
     expected, via_header = _expected(if_match, body.version)
@@ -163,7 +171,7 @@ def rollback(entry_id: int, body: Rollback, response: Response, if_match: str | 
 
 
 @router.post("/{entry_id}/{action}", response_model=EntryOut, responses=_CONFLICTS)
-def act(entry_id: int, action: Literal["submit", "approve", "reject", "archive", "restore", "flag"], body: EntryAction,
+def act(entry_id: PathId, action: Literal["submit", "approve", "reject", "archive", "restore", "flag"], body: EntryAction,
         response: Response, if_match: str | None = Header(default=None, max_length=40), who: Principal = Staff,
         rt: Runtime = Depends(runtime)) -> EntryOut:
     """Staff, admin: submit for review; approve (publishes it) or reject with a comment; archive; restore;

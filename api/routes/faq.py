@@ -12,6 +12,7 @@ from api.security import rate_limited
 router = APIRouter(prefix="/v1/faq", tags=["workers"])
 
 _LIMITED = {429: {"description": "Too many questions from this client; see Retry-After."}}
+_NO_ANSWER = {404: {"description": "No answer with this answer_id."}}
 
 
 @router.post("/ask", response_model=AskResponse, dependencies=[Depends(rate_limited("faq"))], responses=_LIMITED)
@@ -22,7 +23,7 @@ async def ask(body: AskRequest, request: Request, rt: Runtime = Depends(runtime)
 
 
 @router.post("/feedback", response_model=Created, status_code=201, dependencies=[Depends(rate_limited("faq"))],
-             responses=_LIMITED)
+             responses={**_LIMITED, **_NO_ANSWER})
 def was_it_helpful(body: AskFeedback, rt: Runtime = Depends(runtime)) -> Created:
     """Anyone: "was this helpful?" for an answer (by its answer_id)."""
     fid = rt.feedback.record(source="worker", actor="anonymous", event="helpful" if body.helpful else "unhelpful",

@@ -14,7 +14,8 @@ from hotline.accounts import Principal
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
 
-@router.post("/feedback", response_model=Created, status_code=201)
+@router.post("/feedback", response_model=Created, status_code=201,
+             responses={404: {"description": "The entry, case or answer named does not exist."}})
 def feedback(body: FeedbackCreate, who: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> Created:
     """Operators, staff, admin: a suggestion was shown, copied, marked helpful or wrong, or the issue type corrected."""
     _check_types(body.corrected_issue_types)

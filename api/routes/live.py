@@ -57,7 +57,7 @@ async def _authenticate(ws: WebSocket) -> Principal | None:
         try:
             first = json.loads(await asyncio.wait_for(ws.receive_text(), timeout=10))
             token = first.get("token") if isinstance(first, dict) and first.get("type") == "auth" else None
-        except (asyncio.TimeoutError, ValueError, KeyError):
+        except (asyncio.TimeoutError, ValueError, KeyError, RecursionError):  # RecursionError: JSON nested too deeply
             token = None
     if not token or not isinstance(token, str):
         await ws.send_json({"type": "error", "code": "unauthorized", "message": "send {\"type\": \"auth\", \"token\": ...} first",
@@ -66,6 +66,10 @@ async def _authenticate(ws: WebSocket) -> Principal | None:
         return None
     try:
         who = accounts.resolve(token)
+    except UnicodeEncodeError:  # a JSON frame can carry unpaired surrogates; no token has them
+        await ws.send_json({"type": "error", "code": "unauthorized", "message": "invalid token", "message_zh": "登录无效或已过期"})
+        await ws.close(code=4401)
+        return None
     except AuthError as exc:
         await ws.send_json({"type": "error", "code": "unauthorized", "message": str(exc), "message_zh": "登录无效或已过期"})
         await ws.close(code=4401)
@@ -123,8 +127,8 @@ async def live(ws: WebSocket, call_id: str) -> None:
             if message["type"] == "websocket.disconnect":
                 break
             raw = message.get("text")
-            if raw is None:
-                raw = (message.get("bytes") or b"").decode("utf-8", errors="replace")
+            if raw is None:  # a binary frame: json.loads decodes it strictly (bad UTF-8 is a bad frame)
+                raw = message.get("bytes") or b""
             if len(raw) > MAX_FRAME:
                 await ws.send_json({"type": "error", "code": "frame_too_large", "message": f"frame over {MAX_FRAME} bytes",
                                     "message_zh": "消息太大"})
@@ -135,7 +139,8 @@ async def live(ws: WebSocket, call_id: str) -> None:
                 text = msg["text"]
                 if msg.get("type") != "note" or not isinstance(text, str):
                     raise ValueError
-            except (ValueError, TypeError, KeyError, AttributeError):
+            except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError):
+                # OverflowError: "seq": Infinity; RecursionError: JSON nested too deeply
                 await ws.send_json({"type": "error", "code": "bad_frame",
                                     "message": 'expected {"type": "note", "seq": N, "text": "..."}',
                                     "message_zh": "消息格式不对"})

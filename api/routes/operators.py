@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 
 from api.context import Runtime
 from api.routes.deps import cpu_bound, runtime
-from api.schemas import SearchHit, SearchRequest, SearchResponse, SuggestResponse, TextRequest, TriageOut
+from api.schemas import IndexInfo, SearchHit, SearchRequest, SearchResponse, SuggestResponse, TextRequest, TriageOut
 from api.security import OPERATORS, allow
 from hotline.accounts import Principal
 
@@ -38,4 +38,5 @@ async def search(body: SearchRequest, request: Request, _: Principal = Depends(a
     found = await cpu_bound(request, lambda: rt.index.search(query, k=body.k, mode=body.mode))
     return SearchResponse(abstain=found.abstain, reason=found.reason, hits=[
         SearchHit(entry_id=h.entry_id, slug=h.slug, title=h.title, kind=h.kind, version=h.version,
-                  score=None if h.score != h.score else h.score, retrievers=h.retrievers) for h in found.hits])
+                  score=None if h.score != h.score else h.score, retrievers=h.retrievers) for h in found.hits],
+        index=IndexInfo(build=found.index_build, entries=found.index_entries or 0))
