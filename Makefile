@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install models serve test test-all clean-artifacts
+.PHONY: install models serve test stress test-all clean-artifacts
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ serve: models
 
 test: models
 	$(BIN)/python -m pytest
+
+# The long robustness suites (API fuzzing, 1,000 lost-update trials, 100 kill -9 cycles, index swaps):
+# run by .ci/run after `make test`.
+stress: models
+	$(BIN)/python -m pytest -m stress
 
 # Everything, including the slow evaluations.
 test-all: models

@@ -16,7 +16,7 @@ from api import errors, pages
 from api.context import Runtime, open_runtime, seed_if_empty
 from api.limits import BodyLimit
 from api.logfilter import install_masking
-from api.routes import admin, auth, cases, entries, faq, feedback, live, operators, staff
+from api.routes import admin, auth, cases, entries, faq, feedback, learning, live, operators, staff, wechat
 from api.security import make_limiter
 from api.settings import Settings, configure_logging, get_settings
 
@@ -74,7 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except Exception as exc:
                 state.index_error = str(exc)
                 log.error("search index not ready: %s", exc)
+        wechat_sender = wechat.start_sender(state.runtime)  # the outbox of operator replies (None: not configured)
         yield
+        await wechat.stop_sender(wechat_sender)
 
     app = FastAPI(
         title="即时帮 jishibang",
@@ -87,8 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(BodyLimit, default=settings.max_body_bytes,
-                       larger={"/v1/entries/import": settings.max_import_bytes})
-    for module in (auth, operators, live, cases, feedback, faq, entries, staff, admin):
+                       larger={"/v1/entries/import": settings.max_import_bytes,
+                               "/v1/wechat": settings.wechat_max_body_bytes})
+    for module in (auth, operators, live, cases, feedback, faq, entries, staff, learning, wechat, admin):
         app.include_router(module.router)
     pages.install(app)
 

@@ -22,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-models_app = typer.Typer(help="Build the local models.", no_args_is_help=True)
+models_app = typer.Typer(help="Build the local models; list and roll back triage model versions.", no_args_is_help=True)
 bench_app = typer.Typer(help="Speed benchmarks; each prints JSON.", no_args_is_help=True)
 train_app = typer.Typer(help="Train models on the labelled data.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate models on held-out data; each prints JSON.", no_args_is_help=True)
@@ -32,6 +32,8 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
+simulate_app = typer.Typer(help="Scripted simulations of the learning loops; each prints JSON.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
 users_app = typer.Typer(help="Users who sign in (operators, staff, admins, enterprise sub-lines).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for machine clients.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -94,6 +96,26 @@ def models_build(
     typer.echo(str(out))
     typer.echo("exporting to ONNX (skipped when up to date) ...", err=True)
     typer.echo(str(export_onnx(out, settings.onnx_dir, quantize=int8, force=force)))
+
+
+@models_app.command("list", epilog="Example: jishibang models list")
+def models_list() -> None:
+    """Every triage model version: created, data hash, test metrics, status (promoted, rejected, trained, side)
+    and which one is served (JSON)."""
+    from models.registry import list_models
+
+    _print_json(list_models(get_settings().model_dir))
+
+
+@models_app.command("rollback", epilog="Example: jishibang models rollback 20261129T101500Z")
+def models_rollback(
+    version: Annotated[str, typer.Argument(help="A version from `jishibang models list`.")],
+    force: Annotated[bool, typer.Option(help="Serve it even though the promotion gate rejected it.")] = False,
+) -> None:
+    """Serve an earlier triage model version (checked first; a running service follows within ~2 s)."""
+    from models.registry import rollback
+
+    _print_json(rollback(get_settings().model_dir, version, force=force))
 
 
 @bench_app.command("embed", epilog="Example: jishibang bench embed --queries 300")
@@ -170,16 +192,31 @@ def triage(
             typer.echo(json.dumps(out, ensure_ascii=False))
 
 
-@train_app.command("triage", epilog="Example: jishibang train triage")
+@train_app.command("triage", epilog="Example: jishibang train triage ; jishibang train triage --with-feedback")
 def train_triage_cmd(
     if_missing: Annotated[bool, typer.Option(help="Do nothing when a current model already exists.")] = False,
     no_embeddings: Annotated[bool, typer.Option(help="Compare TF-IDF only (no embedding model needed).")] = False,
+    with_feedback: Annotated[bool, typer.Option(help="Add operators' corrections to the training split; the "
+                                                "candidate is served only if it passes the promotion gate.")] = False,
+    max_f1_drop: Annotated[float | None, typer.Option(help="With --with-feedback: largest per-type test F1 drop "
+                                                      "allowed (default: JISHIBANG_PROMOTION_MAX_F1_DROP).",
+                                                      min=0.0, max=1.0)] = None,
+    variant: Annotated[list[str] | None, typer.Option(help="With --with-feedback: feature variants to try "
+                                                      "(repeat; default: the served model's).")] = None,
+    c: Annotated[list[float] | None, typer.Option("--c", help="With --with-feedback: regularisation C values "
+                                                  "(repeat; default: the served model's).", min=1e-4)] = None,
 ) -> None:
-    """Train and compare TF-IDF, embedding and combined classifiers; save the best with a manifest."""
+    """Train and compare TF-IDF, embedding and combined classifiers; save the best with a manifest.
+    With --with-feedback: retrain with the corrections and promote only a model that is no worse (JSON report)."""
     from models.train_pipeline import train_and_save
 
     settings = get_settings()
     settings.ensure_dirs()
+    if with_feedback:
+        _print_json(_retrain_with_feedback(max_f1_drop, variant, c, not no_embeddings))
+        return
+    if max_f1_drop is not None or variant or c:
+        raise CliError("--max-f1-drop, --variant and --c go with --with-feedback")
     result = train_and_save(
         settings.model_dir,
         settings.embedding_model_path,
@@ -190,6 +227,30 @@ def train_triage_cmd(
         embedder_options=settings.embedder_options,
     )
     _print_json(result)
+
+
+def _retrain_with_feedback(max_f1_drop: float | None, variants: list[str] | None, Cs: list[float] | None,
+                           use_embeddings: bool) -> dict[str, Any]:
+    from kb.db import make_engine, migrate, session_factory
+    from models.feedback_data import load_corrections
+    from models.promotion import GatePolicy, retrain_with_feedback
+    from triage.features import VARIANTS
+
+    settings = get_settings()
+    bad = [v for v in variants or [] if v not in VARIANTS]
+    if bad:
+        raise CliError(f"--variant must be one of {', '.join(VARIANTS)}, not {', '.join(bad)}")
+    migrate(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        corrections = load_corrections(session_factory(engine))
+    finally:
+        engine.dispose()
+    policy = GatePolicy(max_f1_drop=settings.promotion_max_f1_drop if max_f1_drop is None else max_f1_drop)
+    return retrain_with_feedback(settings.model_dir, settings.embedding_model_path, settings.shared_dir,
+                                 settings.triage_reports_dir, corrections, policy, variants=variants or None,
+                                 Cs=Cs or None, use_embeddings=use_embeddings,
+                                 embedder_options=settings.embedder_options)
 
 
 @eval_app.command("triage", epilog="Example: jishibang eval triage")
@@ -230,6 +291,26 @@ def bench_api_cmd(
     settings = get_settings()
     _print_json(bench_api(settings.model_dir.resolve(), (settings.index_dir / "entries").resolve(), seconds,
                           tuple(concurrency or (1, 8, 32)), workers, url, token))
+
+
+@bench_app.command("load", epilog="Example: jishibang bench load --minutes 10 --rate 20")
+def bench_load_cmd(
+    minutes: Annotated[float, typer.Option(help="Length of the run.", min=0.05, max=24 * 60)] = 10.0,
+    rate: Annotated[float, typer.Option(help="Requests per second, sent on a fixed schedule.", min=0.1, max=1000)] = 20.0,
+    suggest_share: Annotated[float, typer.Option(help="Share of requests to /v1/suggest; the rest /v1/faq/ask.",
+                                                 min=0.0, max=1.0)] = 0.5,
+    workers: Annotated[int, typer.Option(help="uvicorn workers of the server it starts.", min=1, max=16)] = 2,
+    progress_seconds: Annotated[float, typer.Option(help="How often progress and RSS are printed.", min=1)] = 60.0,
+    url: Annotated[str | None, typer.Option(help="Load a running server instead of starting one (no RSS).")] = None,
+    token: Annotated[str | None, typer.Option(help="With --url: an operator token or API key.")] = None,
+) -> None:
+    """Open-loop load of mixed /v1/suggest and /v1/faq/ask: errors by kind, p50/p95/p99 per endpoint, achieved
+    rate and server RSS (start, every minute, end) as JSON; progress on stderr."""
+    from api.bench_load import bench_load
+
+    settings = get_settings()
+    _print_json(bench_load(settings.model_dir.resolve(), (settings.index_dir / "entries").resolve(), minutes, rate,
+                           suggest_share, workers, url, token, progress_seconds))
 
 
 @eval_app.command("gaps", epilog="Example: jishibang eval gaps")
@@ -526,6 +607,35 @@ def bench_search_cmd(
     searcher = rt.index.load_or_build(_bar())
     queries = [q["query"] for q in load_queries()][:300]
     _print_json(bench_search(searcher, queries, rt.embedder.encode_queries, synthetic, rt.settings.hnsw_above))
+
+
+@simulate_app.command("traffic", epilog="Example: jishibang simulate traffic --days 28 --per-day 50 > simulation.json")
+def simulate_traffic_cmd(
+    days: Annotated[int, typer.Option(help="Simulated days of traffic.", min=7, max=120)] = 28,
+    per_day: Annotated[int, typer.Option(help="Questions a day (half operators, half workers).", min=1, max=2000)] = 50,
+    cases_per_day: Annotated[float, typer.Option(help="Background cases a day for the alerts.", min=1, max=1000)] = 25.0,
+    seed: Annotated[int, typer.Option(help="Random seed (the run is reproducible).")] = 7,
+    bm25_only: Annotated[bool, typer.Option(help="BM25 search and no triage model (quick; no models needed).")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Where to keep the run (default: a temporary dir, removed).")] = None,
+) -> None:
+    """Four weeks of scripted hotline traffic through the learning loops on a temporary data dir: ranking
+    before/after feedback, paraphrases proposed/accepted with held-out hit@1 before/after, and early-warning
+    alerts (a spike in week 4) with false alerts. Progress on stderr, figures as JSON on stdout."""
+    import tempfile
+
+    from models.simulate_traffic import simulate
+
+    settings = get_settings()
+    if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
+        raise CliError(f"{data_dir} is not empty: give a new directory")
+    with tempfile.TemporaryDirectory(prefix="jishibang-sim-") as tmp:
+        report = simulate(
+            data_dir or Path(tmp), days=days, per_day=per_day, cases_per_day=cases_per_day, seed=seed,
+            dense=not bm25_only, triage=not bm25_only, embedding_model=settings.embedding_model_path,
+            embedder_options=settings.embedder_options, model_dir=settings.model_dir,
+            calibrator_path=settings.search_calibrator_path,
+            cached_vectors=settings.index_dir / "entries" / "vectors.npz", progress=True)
+    _print_json(report)
 
 
 def main() -> None:

@@ -5,17 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from pydantic import SecretStr
+
 from api.settings import Settings
 from hotline.accounts import Accounts
 from hotline.assist import Assistant, Contacts
 from hotline.audit import AuditLog
 from hotline.cases import CaseStore
 from hotline.feedback import FeedbackLog, QuestionLog
+from hotline.paraphrases import ParaphraseProposals
+from hotline.standing import Standings
+from hotline.wechat.service import WeChat, WeChatConfig
 from kb.db import make_engine, migrate, session_factory
 from kb.seeding import seed
 from kb.service import IndexManager
 from kb.store import EntryStore
-from models.registry import embedding_id, load_triager
+from models.registry import ServedTriager, embedding_id
 from triage.embedder import Embedder
 from triage.pipeline import Triager
 
@@ -33,13 +38,19 @@ class Runtime:
     audit: AuditLog
     assistant: Assistant
     statutes: IndexManager | None = None
-    _triager: Triager | None = field(default=None, repr=False)
+    _served: ServedTriager | None = field(default=None, repr=False)
+    # The learning loop (set by open_runtime): entry standing from feedback, paraphrase proposals.
+    standings: Standings = field(init=False, repr=False)
+    paraphrases: ParaphraseProposals = field(init=False, repr=False)
+    # The WeChat Official Account channel (set by open_runtime; receiving is off without wechat_token).
+    wechat: WeChat = field(init=False, repr=False)
 
     @property
     def triager(self) -> Triager:
-        if self._triager is None:
-            self._triager = load_triager(self.settings.model_dir, self.embedder)
-        return self._triager
+        # Follows the model dir's CURRENT pointer: a promotion or rollback reaches a running service.
+        if self._served is None:
+            self._served = ServedTriager(self.settings.model_dir, self.embedder)
+        return self._served.get()
 
 
 def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
@@ -55,12 +66,32 @@ def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
                          calibrator_path=settings.search_calibrator_path, hnsw_above=settings.hnsw_above)
     questions = QuestionLog(factory)
     holder: list[Runtime] = []
+    standings = Standings(factory)
     assistant = Assistant(lambda: holder[0].triager, index, store, questions,
-                          Contacts(settings.hotline_contact, settings.hotline_wechat))
+                          Contacts(settings.hotline_contact, settings.hotline_wechat), standing=standings.multipliers)
     rt = Runtime(settings, store, embedder, index, Accounts(factory, settings.token_hours), CaseStore(factory),
                  FeedbackLog(factory), questions, AuditLog(factory), assistant)
+    rt.standings = standings
+    rt.paraphrases = ParaphraseProposals(factory, store, embedder.encode_queries)
+    rt.wechat = WeChat(wechat_config(settings), factory, assistant, rt.cases, assistant.contacts)
     holder.append(rt)
     return rt
+
+
+
+def wechat_config(settings: Settings) -> WeChatConfig:
+    def secret(value: SecretStr | None) -> str | None:
+        return (value.get_secret_value() or None) if value is not None else None
+
+    return WeChatConfig(
+        token=secret(settings.wechat_token), app_id=settings.wechat_app_id or None,
+        app_secret=secret(settings.wechat_app_secret), aes_key=secret(settings.wechat_aes_key),
+        api_base=settings.wechat_api_base, conversation_minutes=settings.wechat_conversation_minutes,
+        reply_window_hours=settings.wechat_reply_window_hours,
+        reply_budget_seconds=settings.wechat_reply_budget_seconds,
+        replay_window_seconds=settings.wechat_replay_window_seconds,
+        send_max_attempts=settings.wechat_send_max_attempts, retry_base_seconds=settings.wechat_retry_base_seconds,
+        retry_max_seconds=settings.wechat_retry_max_seconds, outbox_poll_seconds=settings.wechat_outbox_poll_seconds)
 
 
 def seed_if_empty(rt: Runtime) -> dict[str, int] | None:

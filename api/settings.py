@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The converted local model lives here, under the model dir (see models/e5_convert.py).
@@ -67,6 +67,36 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1, description="`jishibang purge` deletes cases older than this.")
     hotline_contact: str = Field(default="工会职工维权服务热线 12351", description="Shown to workers who need a person.")
     hotline_wechat: str = Field(default="在本公众号直接留言，工作人员会回复你", description="How to reach the hotline on WeChat.")
+    promotion_max_f1_drop: float = Field(
+        default=0.03, ge=0, le=1,
+        description="A retrained triage model is not promoted when any issue type's test F1 drops by more than this.",
+    )
+    # --- the WeChat Official Account channel (README: "WeChat Official Account") ---
+    wechat_token: SecretStr | None = Field(
+        default=None, description="Token set in the account's server configuration (服务器配置); empty: /v1/wechat is off.")
+    wechat_app_id: str | None = Field(default=None, max_length=64, description="The account's AppID (开发者ID).")
+    wechat_app_secret: SecretStr | None = Field(
+        default=None, description="The account's AppSecret: fetches the access_token for operator replies.")
+    wechat_aes_key: SecretStr | None = Field(
+        default=None, description="EncodingAESKey (43 characters) for the safe / compatible mode; empty: plaintext only.")
+    wechat_api_base: str = Field(default="https://api.weixin.qq.com", max_length=200,
+                                 description="Base URL of the customer-service API (a stand-in in tests).")
+    wechat_conversation_minutes: float = Field(
+        default=60, gt=0, le=7 * 24 * 60,
+        description="A user's messages within this many minutes of the last one join one conversation and one case.")
+    wechat_reply_window_hours: float = Field(
+        default=48, gt=0, le=48, description="Operators can reply this long after the user last wrote (WeChat: 48 h).")
+    wechat_reply_budget_seconds: float = Field(
+        default=4.0, ge=0, le=4.5,
+        description="Time to answer within WeChat's 5-second wait; later answers go out through the outbox.")
+    wechat_replay_window_seconds: float = Field(
+        default=300, ge=10, le=3600, description="Requests whose timestamp is further from the clock are refused.")
+    wechat_send_max_attempts: int = Field(default=6, ge=1, le=50, description="Tries per outbound message.")
+    wechat_retry_base_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="First back-off after a failed send; doubles each time.")
+    wechat_retry_max_seconds: float = Field(default=600.0, gt=0, le=86400, description="Longest back-off.")
+    wechat_outbox_poll_seconds: float = Field(default=2.0, gt=0, le=300, description="How often the sender looks.")
+    wechat_max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest WeChat post (413 above).")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
