@@ -22,6 +22,7 @@ def test_the_endpoint_mix_follows_the_share_evenly() -> None:
     assert endpoint_of(0, 0.5) != endpoint_of(1, 0.5)
 
 
+@pytest.mark.stress  # starts two API workers: ~1 min, a smoke test of a benchmark
 def test_bench_load_runs_briefly_and_reports(local_model_dir) -> None:
     env = {"JISHIBANG_MODEL_DIR": str(local_model_dir.parent), "JISHIBANG_DATA_DIR": str(REPO / "data")}
     done = run_cli("bench", "load", "--minutes", "0.1", "--rate", "2", "--suggest-share", "0.5",
