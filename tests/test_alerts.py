@@ -211,7 +211,9 @@ def test_staff_page_shows_alerts_proposals_and_flagged_entries(api_server) -> No
             expect(card.locator(".spark .bar.recent")).to_have_count(7)
             page.screenshot(path=str(shots / "staff-alerts.png"), full_page=False)
 
-            page.click('.tab[data-tab="paraphrases"]')
+            # Opening the tab reloads the list: wait for that load, or the row clicked below may be replaced.
+            with page.expect_response(lambda r: "/v1/paraphrases?" in r.url and r.request.method == "GET"):
+                page.click('.tab[data-tab="paraphrases"]')
             row = page.locator("#paraphrase-table tr.paraphrase-row").filter(has=page.locator(f'input[value="{question}"]'))
             expect(row).to_have_count(1)
             row.locator("button.p-accept").click()
