@@ -79,7 +79,7 @@ def simulate_case_history(factory: sessionmaker[Session], weeks: int = 12, per_d
         week = day // 7
         rate = per_day * (0.6 if today.weekday() >= 5 else 1.0)
         weights = [_weight(e, week, weeks) for e in corpus]
-        for _ in range(_poisson(rng, rate * sum(weights) / len(weights))):
+        for _ in range(poisson_draw(rng, rate * sum(weights) / len(weights))):
             ex = rng.choices(corpus, weights)[0]
             at = datetime.combine(today, time(8 + rng.randrange(12), rng.randrange(60)), tzinfo=timezone.utc)
             ents = extract(normalize(ex.text), at.replace(tzinfo=None))
@@ -111,7 +111,7 @@ def simulate_case_history(factory: sessionmaker[Session], weeks: int = 12, per_d
             "now": datetime.combine(end + timedelta(days=1), time(0), tzinfo=timezone.utc)}
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
+def poisson_draw(rng: random.Random, lam: float) -> int:
     """Knuth's method: fine for the small daily rates used here."""
     limit, k, p = math.exp(-lam), 0, 1.0
     while True:

@@ -41,7 +41,6 @@ Figures:
 
 from __future__ import annotations
 
-import math
 import random
 import shutil
 import sys
@@ -64,6 +63,7 @@ from kb.seeding import seed_text
 from kb.service import IndexManager
 from kb.store import EntryStore
 from kb.transfer import import_entries
+from models.case_history import poisson_draw
 from models.search_eval import load_queries
 from triage.normalize import normalize
 from triage.pii import mask
@@ -159,7 +159,7 @@ def _case_rows(rng: random.Random, day: date, per_day: float, texts_by_type: dic
                type_weights: dict[str, float], stations: dict[str, list[str]]) -> list[dict[str, Any]]:
     rows = []
     types, weights = list(type_weights), list(type_weights.values())
-    n = _poisson(rng, per_day)
+    n = poisson_draw(rng, per_day)
     for _ in range(n):
         t = rng.choices(types, weights)[0]
         district = rng.choice(DISTRICTS)
@@ -176,15 +176,6 @@ def _case(rng: random.Random, day: date, issue_type: str, platform: str, distric
             "urgency": "normal", "referral": None, "district": district, "platform": platform, "station": station,
             "status": "open", "created_at": at.astimezone(timezone.utc), "updated_at": at.astimezone(timezone.utc)}
 
-
-def _poisson(rng: random.Random, lam: float) -> int:
-    # Knuth's method: enough for the small daily rates here, and reproducible with the seeded rng.
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 def simulate(data_dir: Path, *, days: int = 28, per_day: int = 50, cases_per_day: float = 25.0, seed: int = 7,
