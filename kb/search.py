@@ -73,10 +73,14 @@ FEATURES = ("bm25_norm", "bm25_top", "cos_q", "cos_a", "inv_bm25_rank", "inv_den
 
 
 class Calibrator:
-    """Logistic regression on match features, one per mode, stored as JSON (no pickles)."""
+    """Logistic regression on match features, one per mode, stored as JSON (no pickles).
 
-    def __init__(self, params: dict[str, dict[str, Any]]) -> None:
+    ``model_id``: the embedding vectors it was fitted on (the dense features depend on them).
+    """
+
+    def __init__(self, params: dict[str, dict[str, Any]], model_id: str | None = None) -> None:
         self.params = params
+        self.model_id = model_id
 
     def probability(self, mode: str, features: Sequence[float]) -> float:
         p = self.params.get(mode)
@@ -91,14 +95,17 @@ class Calibrator:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.params, ensure_ascii=False, indent=1), encoding="utf-8")
+        tmp.write_text(json.dumps({**self.params, "model_id": self.model_id}, ensure_ascii=False, indent=1),
+                       encoding="utf-8")
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> Calibrator | None:
         if not path.exists():
             return None
-        return cls(json.loads(path.read_text(encoding="utf-8")))
+        params = json.loads(path.read_text(encoding="utf-8"))
+        model_id = params.pop("model_id", None)  # files from before it was recorded have none
+        return cls(params, model_id)
 
 
 class Searcher:

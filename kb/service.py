@@ -98,6 +98,10 @@ class IndexManager:
 
     def _make_searcher(self, build: idx.IndexBuild) -> Searcher:
         calibrator = Calibrator.load(self.calibrator_path) if self.calibrator_path else None
+        if calibrator and calibrator.model_id and self.embedder and calibrator.model_id != self.model_id:
+            # Still usable (the lexical features dominate) but its probabilities are off: say so once per load.
+            log.warning("search calibrator was fitted on %s, the index uses %s: run `jishibang train search`",
+                        calibrator.model_id, self.model_id)
         q, _ = self._encoders()
         return Searcher(build, q, calibrator)
 

@@ -6,12 +6,12 @@ less per-call overhead, and its dynamic int8 quantisation cuts the matmul cost a
 
 * :func:`export_onnx` exports the ``BertModel`` of a sentence-transformers directory (the one
   ``models/e5_convert.py`` writes) with ``torch.onnx.export`` (dynamo exporter, dynamic batch and
-  sequence axes) to ``model.onnx``; optionally quantises it with ``quantize_dynamic`` (QInt8 weights)
-  to ``model-int8.onnx``, trying per-channel / reduce-range variants and keeping the one that agrees
-  best with fp32 on generated probe queries, and, with the same settings, to ``model-int8-mixed.onnx``
-  (feed-forward down-projections left in fp32: most of int8's speed, a third of its error); and
-  writes ``manifest.json`` (source, versions, hashes). The tokenizer is copied so the export
-  directory is self-contained.
+  sequence axes) to ``model.onnx``, and quantises it with ``quantize_dynamic`` (QInt8 weights,
+  per-channel) to ``model-int8-mixed.onnx``, the served variant: feed-forward down-projections left in
+  fp32 (most of int8's speed, a third of its error); the build fails if it strays from fp32 on
+  generated probe queries. With ``quantize`` it also writes ``model-int8.onnx`` (everything quantised),
+  comparing the per-channel / reduce-range settings. ``manifest.json`` records source, versions,
+  hashes and the agreement figures. The tokenizer is copied so the export directory is self-contained.
 * :class:`OnnxEncoder` mirrors ``triage.embedder.Embedder``: same prompts, same tokenisation (the
   model's ``tokenizer.json`` via ``tokenizers``, truncated at 512 tokens like sentence-transformers),
   mean pooling over the attention mask and L2 normalisation; float32 arrays of shape (n, 384).
@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     pass
 
 # Bump whenever the exported files change (forces a re-export of existing dirs).
-EXPORTER_VERSION = "1"
+EXPORTER_VERSION = "2"
 OPSET = 18
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "last_hidden_state"
@@ -50,8 +50,16 @@ OUTPUT_NAME = "last_hidden_state"
 # quantize_dynamic settings tried for int8 (QInt8 weights, all supported ops: the weight MatMuls and
 # the word-embedding Gather). reduce_range (7-bit weights) avoids the u8s8 overflow of AVX2 kernels
 # without VNNI but costs precision; which combination wins is measured at export, not assumed
-# (here: per-channel + reduce_range, cosine ~0.997 with fp32; per-tensor ~0.99 or worse).
+# (here, 2026-11: per-channel, cosine p1 ~0.996 with fp32 with or without reduce_range; per-tensor ~0.987
+# or worse).
 QUANT_VARIANTS = tuple({"per_channel": pc, "reduce_range": rr} for pc in (False, True) for rr in (False, True))
+# The settings of the served int8-mixed model: the winner of that comparison on this machine kind
+# (`jishibang models build --int8` reruns it and records all four in the manifest).
+SERVED_QUANT = {"per_channel": True, "reduce_range": False}
+# The served variant must agree with fp32 at least this well on the probe queries (1st percentile of the
+# cosine; measured 0.9989). Retrieval and triage models are built on its own vectors, so this guards
+# against a broken quantisation (a new onnxruntime, a changed graph), not against small drift.
+MIN_MIXED_COSINE_P1 = 0.995
 
 
 def _library_versions() -> dict[str, str]:
@@ -213,9 +221,8 @@ def _quantize(src: Path, dst: Path, **options: Any) -> float:
     return round(time.perf_counter() - t0, 1)
 
 
-def _quantize_best(tmp: Path, texts: Sequence[str], intermediate: int, hidden: int) -> dict[str, Any]:
-    """Write each QUANT_VARIANTS candidate, keep the one closest to fp32 as ``model-int8.onnx``; then,
-    with the same settings, ``model-int8-mixed.onnx`` (feed-forward down-projections left in fp32)."""
+def _agreement(tmp: Path, texts: Sequence[str]) -> Callable[[str], dict[str, float]]:
+    """A scorer: cosines of a quantised file's query vectors (one text per run) to fp32's."""
     threads = os.cpu_count() or 2
     reference = OnnxEncoder(tmp, "fp32", intra_op_num_threads=threads).encode_queries(texts)
 
@@ -223,6 +230,11 @@ def _quantize_best(tmp: Path, texts: Sequence[str], intermediate: int, hidden: i
         vecs = OnnxEncoder(tmp, model_file=model_file, intra_op_num_threads=threads, batch_size=1)
         return _cosines(vecs.encode_queries(texts), reference)
 
+    return agreement
+
+
+def _quantize_variants(tmp: Path, agreement: Callable[[str], dict[str, float]]) -> dict[str, Any]:
+    """Write each QUANT_VARIANTS candidate, keep the one closest to fp32 as ``model-int8.onnx``."""
     scored = []
     for k, variant in enumerate(QUANT_VARIANTS):
         candidate = tmp / f"candidate-{k}.onnx"
@@ -236,16 +248,21 @@ def _quantize_best(tmp: Path, texts: Sequence[str], intermediate: int, hidden: i
     for s in scored:
         Path(s.pop("_file")).unlink(missing_ok=True)
     chosen = {"per_channel": best["per_channel"], "reduce_range": best["reduce_range"]}
+    return {"weight_type": "QInt8", "best": chosen, "served_settings_still_best": chosen == SERVED_QUANT,
+            "variants": scored}
 
+
+def _quantize_mixed(tmp: Path, agreement: Callable[[str], dict[str, float]], intermediate: int,
+                    hidden: int) -> dict[str, Any]:
+    """``model-int8-mixed.onnx`` with SERVED_QUANT, the feed-forward down-projections left in fp32."""
     kept = _ffn_down_nodes(tmp / ONNX_NAME, intermediate, hidden)
-    seconds = _quantize(tmp / ONNX_NAME, tmp / INT8_MIXED_NAME, nodes_to_exclude=kept, **chosen)
-    return {
-        "weight_type": "QInt8",
-        **chosen,
-        "probe_texts": len(texts),
-        "variants": scored,
-        "mixed": {"fp32_matmuls": len(kept), "cosine_vs_fp32": agreement(INT8_MIXED_NAME), "quantize_s": seconds},
-    }
+    seconds = _quantize(tmp / ONNX_NAME, tmp / INT8_MIXED_NAME, nodes_to_exclude=kept, **SERVED_QUANT)
+    cosine = agreement(INT8_MIXED_NAME)
+    if cosine["p1"] < MIN_MIXED_COSINE_P1:
+        raise OnnxEncoderError(f"the int8-mixed model strays from fp32 (cosine p1 {cosine['p1']} < "
+                               f"{MIN_MIXED_COSINE_P1}); see the quantisation settings in models/e5_onnx.py")
+    return {"weight_type": "QInt8", **SERVED_QUANT, "fp32_matmuls": len(kept), "cosine_vs_fp32": cosine,
+            "quantize_s": seconds}
 
 
 def manifest_matches(out_dir: Path, model_dir: Path, quantize: bool) -> bool:
@@ -264,7 +281,7 @@ def manifest_matches(out_dir: Path, model_dir: Path, quantize: bool) -> bool:
     if manifest.get("libraries", {}).get("onnxruntime") != _library_versions()["onnxruntime"]:
         return False
     files = manifest.get("files") or {}
-    needed = {ONNX_NAME, TOKENIZER_NAME} | ({INT8_NAME, INT8_MIXED_NAME} if quantize else set())
+    needed = {ONNX_NAME, INT8_MIXED_NAME, TOKENIZER_NAME} | ({INT8_NAME} if quantize else set())
     if not needed <= files.keys():
         return False
     return all((Path(out_dir) / rel).is_file() and (Path(out_dir) / rel).stat().st_size == info.get("bytes")
@@ -275,8 +292,8 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: bool, *, force: bool =
                 probes: Sequence[str] | None = None) -> Path:
     """Export ``model_dir`` (a sentence-transformers BertModel dir) to ONNX in ``out_dir``; returns ``out_dir``.
 
-    Writes ``model.onnx`` (fp32, opset 18), with ``quantize`` also ``model-int8.onnx`` and
-    ``model-int8-mixed.onnx``, plus ``tokenizer.json`` and ``manifest.json``. Skipped when ``out_dir`` already holds a matching
+    Writes ``model.onnx`` (fp32, opset 18), ``model-int8-mixed.onnx`` (served), with ``quantize`` also
+    ``model-int8.onnx``, plus ``tokenizer.json`` and ``manifest.json``. Skipped when ``out_dir`` already holds a matching
     export (see :func:`manifest_matches`) unless ``force``. Built in a temp dir beside ``out_dir``
     and renamed into place, so readers never see a half-written export.
     """
@@ -305,11 +322,14 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: bool, *, force: bool =
         if max_abs_diff > 1e-3:
             raise OnnxEncoderError(f"exported graph disagrees with torch (max |diff| {max_abs_diff:.2e})")
         manifest["export_check"] = {"max_abs_diff_vs_torch": max_abs_diff}
+        t0 = time.perf_counter()
+        texts = list(probes) if probes is not None else probe_texts()
+        agreement = _agreement(tmp, texts)
+        manifest["int8_mixed"] = {**_quantize_mixed(tmp, agreement, settings["intermediate_size"], settings["dim"]),
+                                  "probe_texts": len(texts)}
         if quantize:
-            t0 = time.perf_counter()
-            manifest["int8"] = _quantize_best(tmp, list(probes) if probes is not None else probe_texts(),
-                                              settings["intermediate_size"], settings["dim"])
-            timings["quantize_total_s"] = round(time.perf_counter() - t0, 1)
+            manifest["int8"] = _quantize_variants(tmp, agreement)
+        timings["quantize_total_s"] = round(time.perf_counter() - t0, 1)
         manifest["timings"] = timings
         manifest["files"] = {
             p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size}

@@ -24,11 +24,11 @@ from typing import Any
 
 from models import eval_triage
 from models.feedback_data import Correction, select_for_training
-from models.registry import embedding_id, record_event, triage_root
+from models.registry import record_event, triage_root
 from models.train_triage import CachedEncoder, embedding_cache_file, save_model, train
 from models.triage_data import Example, by_split, load_corpus
 from triage import classifier as artifact
-from triage.embedder import Embedder
+from triage.embedder import Embedder, embedding_id
 from triage.errors import ArtifactError
 from triage.features import VARIANTS
 from triage.pipeline import Triager
@@ -130,7 +130,7 @@ def retrain_with_feedback(
     if not use_embeddings:
         variants = tuple(v for v in variants if v == "tfidf") or ("tfidf",)
 
-    emb_id = embedding_id(embedding_model_path)
+    emb_id = embedding_id(embedding_model_path, **(embedder_options or {}))
     encoder: CachedEncoder | None = None
 
     def get_encoder() -> CachedEncoder:

@@ -97,7 +97,7 @@ def collect(searcher: Searcher, shared_dir: Path, progress: bool = True) -> dict
     return data
 
 
-def fit(data: dict[str, Any], max_false_answer: float = 0.03) -> Calibrator:
+def fit(data: dict[str, Any], max_false_answer: float = 0.03, model_id: str | None = None) -> Calibrator:
     """One calibrator per mode. The 3% target leaves room for the ~2-point gap seen between calibration
     and held-out false-answer rates."""
     params: dict[str, dict[str, Any]] = {}
@@ -126,4 +126,4 @@ def fit(data: dict[str, Any], max_false_answer: float = 0.03) -> Calibrator:
             "train_false_answer_rate_hard": false_answers(threshold, hard),
             "train_answer_rate_positives": float((p[~neg] >= threshold).mean()),
         }
-    return Calibrator(params)
+    return Calibrator(params, model_id)

@@ -197,13 +197,12 @@ def simulate(data_dir: Path, *, days: int = 28, per_day: int = 50, cases_per_day
     embedder = None
     model_id = None
     if dense or triage:
-        from models.registry import embedding_id
         from triage.embedder import Embedder
 
         if not embedding_model:
             raise ValueError("the dense index and triage need the embedding model (embedding_model)")
         embedder = Embedder(embedding_model, **(embedder_options or {}))
-        model_id = embedding_id(embedding_model)
+        model_id = embedder.identity
     index_dir = data_dir / "index"
     if dense and cached_vectors is not None and cached_vectors.exists():
         index_dir.mkdir(parents=True, exist_ok=True)

@@ -113,13 +113,20 @@ class Candidate:
     val_macro_f1: float
 
 
+# Calibration folds: each sub-model sees 4/5 of the training rows and five are averaged. Measured with
+# `python -m models.compare_vectors` over 5 row orderings: validation macro-F1 0.8775 (3 folds: 0.8731),
+# test spread 0.847-0.858 (3 folds: 0.843-0.861); training takes ~1.5x as long.
+CALIBRATION_FOLDS = 5
+
+
 def _issue_clf(C: float) -> OneVsRestClassifier:
     base = LogisticRegression(C=C, class_weight="balanced", max_iter=3000)
-    return OneVsRestClassifier(CalibratedClassifierCV(base, method="sigmoid", cv=3), n_jobs=2)
+    return OneVsRestClassifier(CalibratedClassifierCV(base, method="sigmoid", cv=CALIBRATION_FOLDS), n_jobs=2)
 
 
 def _urgency_clf(C: float) -> CalibratedClassifierCV:
-    return CalibratedClassifierCV(LogisticRegression(C=C, class_weight="balanced", max_iter=3000), method="sigmoid", cv=3)
+    return CalibratedClassifierCV(LogisticRegression(C=C, class_weight="balanced", max_iter=3000), method="sigmoid",
+                                  cv=CALIBRATION_FOLDS)
 
 
 def tune_thresholds(P: np.ndarray, Y: np.ndarray, labels: list[str]) -> dict[str, float]:
@@ -188,7 +195,7 @@ def _interleave(corpus_rows: list[Row], extra_rows: list[Row]) -> list[Row]:
     """Corpus rows in their own order, each extra row inserted at a place fixed by its text's hash.
 
     The calibration folds are contiguous blocks of each class, so appended corrections would all land in
-    the last fold (one of three sub-models would never see them); spread out, every fold gets its share.
+    the last fold (one sub-model would never see them); spread out, every fold gets its share.
     Without extras the rows, and so the model, are exactly those of a plain training run.
     """
     rows = list(corpus_rows)
@@ -258,11 +265,12 @@ def train(
 
 def save_model(best: Candidate, examples: list[Example], root: Path, metrics: dict[str, Any], comparison: list[dict[str, Any]],
                embedding_id: str | None, make_current: bool = True, suffix: str = "",
-               extra_train: Sequence[LabelledText] = (), extra_manifest: dict[str, Any] | None = None) -> Path:
+               extra_train: Sequence[LabelledText] = (), extra_manifest: dict[str, Any] | None = None,
+               version: str | None = None) -> Path:
     """Save a trained model as a new version. ``extra_train`` (corrections) enter the data hash, so two
     models trained on different corrections never share one; ``extra_manifest`` adds keys (e.g. the
-    promotion verdict)."""
-    version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + suffix
+    promotion verdict). ``version``: the name (default: the UTC time) before ``suffix``."""
+    version = (version or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")) + suffix
     counts = {s: len(v) for s, v in by_split(examples).items()}
     corpus_hash = data_hash(examples)
     if extra_train:

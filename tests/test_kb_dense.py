@@ -9,7 +9,6 @@ import pytest
 from kb.seeding import seed_text
 from kb.service import IndexManager
 from kb.transfer import import_entries
-from models.registry import embedding_id
 from models.search_calibration import collect, fit
 from models.search_eval import evaluate, load_queries
 from tests.conftest import REPO, SHARED, copy_cached_vectors
@@ -26,7 +25,7 @@ def hybrid(local_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     store = make_store(root / "kb.db")
     import_entries(store, seed_text(), "jsonl", "seed", default_status="published")
     embedder = Embedder(str(local_model_dir))
-    m = IndexManager(store, root / "index", embedder, embedding_id(str(local_model_dir)), today=lambda: TODAY)
+    m = IndexManager(store, root / "index", embedder, embedder.identity, today=lambda: TODAY)
     m.rebuild()
     path = REPO / "models" / "artifacts" / "search" / "calibrator.json"
     if not path.exists():  # `make models` fits it; otherwise fit one here (slower)

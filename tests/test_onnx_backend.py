@@ -47,3 +47,63 @@ def test_onnx_backend_without_its_files_says_how_to_build_them(tmp_path) -> None
         e.encode_queries(["押金"])
     with pytest.raises(EmbedderError, match="unknown embedding backend"):
         Embedder("unused", backend="tensorflow")
+
+
+def test_int8_mixed_is_close_to_fp32_and_has_its_own_identity(local_model_dir) -> None:
+    """The served variant: vectors near fp32's, the same for a text alone or in a list (indexes encode lists,
+    the service one query), and an identity of its own so nothing built on fp32 vectors is used with it."""
+    from triage.embedder import embedding_id
+
+    onnx_dir = REPO / "models" / "artifacts" / "multilingual-e5-small-onnx"
+    if not (onnx_dir / "model-int8-mixed.onnx").exists():
+        pytest.skip("no ONNX export: run `make models`")
+    texts = []
+    for path in sorted((REPO / "triage" / "data" / "corpus").glob("*.jsonl")):
+        texts += [normalize(json.loads(line)["text"]) for line in path.read_text().splitlines()[:8]]
+    fp32 = Embedder(str(local_model_dir), backend="onnx", onnx_dir=onnx_dir)
+    mixed = Embedder(str(local_model_dir), backend="onnx", onnx_dir=onnx_dir, variant="int8-mixed")
+    for encode in ("encode_queries", "encode_passages"):
+        a, b = getattr(fp32, encode)(texts), getattr(mixed, encode)(texts)
+        cos = (a * b).sum(axis=1)
+        assert 0.995 < cos.min() and cos.max() < 1 - 1e-6, (encode, float(cos.min()), float(cos.max()))
+    mixed.cache_size = 0
+    single = np.vstack([mixed.encode_queries([t]) for t in texts[:12]])
+    assert np.array_equal(single, mixed.encode_queries(texts[:12]))
+    print(f"int8-mixed vs fp32 on {len(texts)} texts: min cosine {float(cos.min()):.5f}")
+
+    manifest = json.loads((onnx_dir / "manifest.json").read_text())
+    assert manifest["int8_mixed"]["cosine_vs_fp32"]["p1"] >= 0.995
+    torch_e = Embedder(str(local_model_dir))
+    assert torch_e.identity == fp32.identity == embedding_id(str(local_model_dir))
+    assert mixed.identity == embedding_id(str(local_model_dir), variant="int8-mixed", backend="onnx") != fp32.identity
+    with pytest.raises(EmbedderError, match="variant"):
+        Embedder(str(local_model_dir), variant="int8-mixed")  # torch runs fp32 only
+    with pytest.raises(EmbedderError, match="variant"):
+        Embedder(str(local_model_dir), backend="onnx", onnx_dir=onnx_dir, variant="int4")
+
+
+def test_models_built_on_other_vectors_are_retrained_or_refitted(tmp_path) -> None:
+    """`make models` after a change of embedding variant: `train triage --if-missing` retrains a model trained
+    on other vectors, and a calibrator records the vectors it was fitted on (files without it still load)."""
+    from kb.search import Calibrator
+    from models.train_pipeline import current_fitting
+    from triage import classifier as artifact
+
+    root = tmp_path / "triage"
+    assert current_fitting(root, "e5-local:x") is None
+    for version, emb in (("v1", "e5-local:x"), ("v2", None)):
+        (root / version).mkdir(parents=True)
+        (root / version / "manifest.json").write_text(json.dumps({"embedding_id": emb}))
+    artifact.set_current(root, "v1")
+    assert current_fitting(root, "e5-local:x") == "v1"
+    assert current_fitting(root, "e5-local:x:int8-mixed") is None
+    artifact.set_current(root, "v2")  # TF-IDF only: fits any vectors
+    assert current_fitting(root, "e5-local:x:int8-mixed") == "v2"
+
+    params = {"hybrid": {"coef": [0.5], "intercept": -1.0, "threshold": 0.4}}
+    Calibrator(params, "e5-local:x:int8-mixed").save(tmp_path / "cal.json")
+    loaded = Calibrator.load(tmp_path / "cal.json")
+    assert loaded is not None and loaded.model_id == "e5-local:x:int8-mixed" and loaded.params == params
+    (tmp_path / "old.json").write_text(json.dumps(params))
+    old = Calibrator.load(tmp_path / "old.json")
+    assert old is not None and old.model_id is None and old.threshold("hybrid") == 0.4

@@ -148,10 +148,9 @@ def lab(local_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     from kb.db import make_engine, migrate, session_factory
     from models.feedback_data import load_corrections
     from models.promotion import retrain_with_feedback
-    from models.registry import embedding_id
     from models.train_triage import embedding_cache_file
     from models.triage_data import load_corpus
-    from triage.embedder import Embedder
+    from triage.embedder import Embedder, embedding_id
     from triage.taxonomy import issue_types
 
     tmp = tmp_path_factory.mktemp("promotion")
@@ -161,13 +160,13 @@ def lab(local_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     built_onnx = REPO / "models" / "artifacts" / (local_model_dir.name + "-onnx")
     options: dict[str, Any] = {}
     if built_onnx.exists():
-        options = {"backend": "onnx", "onnx_dir": built_onnx}
+        options = {"backend": "onnx", "onnx_dir": built_onnx, "variant": "int8-mixed"}  # as served
     for extra in (built_onnx, REPO / "models" / "artifacts" / "search"):  # what a served model dir also holds
         if extra.exists():
             (model_dir / extra.name).symlink_to(extra)
-    cache = embedding_cache_file(REPO / "models" / "artifacts", embedding_id(str(local_model_dir)))
+    cache = embedding_cache_file(REPO / "models" / "artifacts", embedding_id(str(local_model_dir), **options))
     if cache.exists():  # the corpus vectors `make models` computed (else they are encoded once, slowly)
-        target = embedding_cache_file(model_dir, embedding_id(str(model_dir / local_model_dir.name)))
+        target = embedding_cache_file(model_dir, embedding_id(str(model_dir / local_model_dir.name), **options))
         target.parent.mkdir()
         shutil.copy(cache, target)
 

@@ -38,10 +38,12 @@ def env(model_dir: Path, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def triager(model_dir: Path):  # type: ignore[no-untyped-def]
     """One in-process model for the behaviour tests (the CLI tests below spawn the real command)."""
+    from api.settings import Settings
     from models.registry import load_triager
     from triage.embedder import Embedder
 
-    return load_triager(model_dir, Embedder(str(model_dir / "multilingual-e5-small")))
+    served = Settings(model_dir=model_dir)  # the embedder the service runs (backend and variant)
+    return load_triager(model_dir, Embedder(served.embedding_model_path, **served.embedder_options))
 
 
 def analyse(triager, text: str, now: str | None = None) -> dict:  # type: ignore[no-untyped-def]
