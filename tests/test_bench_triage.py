@@ -23,6 +23,7 @@ def test_interleaving_gives_every_pipeline_every_message_in_a_rotating_order() -
     assert sorted(timed[3:6]) == [("a", "m2"), ("b", "m2"), ("c", "m2")]
 
 
+@pytest.mark.stress  # a benchmark's smoke test (~15 s), run by `make stress` like the load benchmark's
 def test_bench_triage_reports_the_served_and_the_fp32_encoder(local_model_dir) -> None:
     built = REPO / "models" / "artifacts"
     if not (built / "triage" / "CURRENT").exists():
