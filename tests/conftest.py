@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -231,16 +232,24 @@ def stop_server(server: LiveServer) -> None:
         server.proc.kill()
 
 
+@contextmanager
+def running_server(tmp: Path, model_dir: Path, extra_env: dict[str, str] | None = None,
+                   workers: int = 1) -> Iterator[ApiServer]:
+    """:func:`start_server`, stopped when the block ends (the log is complete once the process has exited)."""
+    server = start_server(tmp, model_dir, extra_env, workers)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
 @pytest.fixture(scope="session")
 def pg_api_server(tmp_path_factory: pytest.TempPathFactory, local_model_dir: Path) -> Iterator[ApiServer]:
     """The same server on a throwaway PostgreSQL database (skipped with the reason when none answers)."""
     for url in _throwaway_pg():
-        server = start_server(tmp_path_factory.mktemp("api-pg"), local_model_dir,
-                              {"JISHIBANG_DATABASE_URL": url, "JISHIBANG_FAQ_RATE_PER_MINUTE": "1000"})
-        try:
+        with running_server(tmp_path_factory.mktemp("api-pg"), local_model_dir,
+                            {"JISHIBANG_DATABASE_URL": url, "JISHIBANG_FAQ_RATE_PER_MINUTE": "1000"}) as server:
             yield server
-        finally:
-            stop_server(server)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -253,8 +262,6 @@ def server(request: pytest.FixtureRequest) -> ApiServer:
 def api_server(tmp_path_factory: pytest.TempPathFactory, local_model_dir: Path) -> Iterator[ApiServer]:
     """One real server for the API and browser tests (a temporary SQLite file, the real models)."""
     # A generous FAQ limit: the browser and API tests share one client address (the 429 test has its own server).
-    server = start_server(tmp_path_factory.mktemp("api"), local_model_dir, {"JISHIBANG_FAQ_RATE_PER_MINUTE": "1000"})
-    try:
+    with running_server(tmp_path_factory.mktemp("api"), local_model_dir,
+                        {"JISHIBANG_FAQ_RATE_PER_MINUTE": "1000"}) as server:
         yield server
-    finally:
-        stop_server(server)

@@ -160,10 +160,9 @@ def test_staff_see_alerts_over_http(api_server) -> None:
 @pytest.mark.model
 def test_staff_page_shows_alerts_proposals_and_flagged_entries(api_server) -> None:
     """The staff page's three panels in a real browser (Debian's chromium), with markup in the data shown as text."""
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip(f"{chromium} is missing: the browser check needs Debian's chromium")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from tests.browser_support import chromium_browser, require_browser
+
+    sync_api = require_browser()
     from tests.conftest import PASSWORD, ROLES
     from tests.test_standing import OBSCURE, entry_by_slug, vote_wrong
 
@@ -186,8 +185,7 @@ def test_staff_page_shows_alerts_proposals_and_flagged_entries(api_server) -> No
         assert any(p["text"] == question for p in listed), listed
     problems: list[str] = []
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=["--no-sandbox", "--disable-gpu"])
+        with chromium_browser() as browser:
             page = browser.new_context(base_url=api_server.url, locale="zh-CN",
                                        viewport={"width": 1400, "height": 1000}).new_page()
             page.set_default_timeout(30_000)
@@ -226,7 +224,6 @@ def test_staff_page_shows_alerts_proposals_and_flagged_entries(api_server) -> No
             assert page.evaluate("typeof window.__xss") == "undefined"
             assert page.evaluate("document.querySelectorAll('img').length") == 0
             page.screenshot(path=str(shots / "staff-standing.png"), full_page=False)
-            browser.close()
         assert not problems, problems
     finally:
         with store.factory() as s, s.begin():

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import running_server
 from tests.pii_generators import card, id18
 
 ID_NUMBER = id18(random.Random(7))  # valid GB 11643 checksum
@@ -334,11 +334,8 @@ def test_wrong_content_type_is_a_4xx(api_server) -> None:
 
 
 def test_429_with_retry_after_when_a_worker_asks_too_fast(tmp_path, local_model_dir) -> None:
-    server = start_server(tmp_path, local_model_dir, {"JISHIBANG_FAQ_RATE_PER_MINUTE": "3"})
-    try:
+    with running_server(tmp_path, local_model_dir, {"JISHIBANG_FAQ_RATE_PER_MINUTE": "3"}) as server:
         codes = [httpx.post(f"{server.url}/v1/faq/ask", json={"question": "押金不退怎么办"}, timeout=60) for _ in range(4)]
-    finally:
-        stop_server(server)
     assert [r.status_code for r in codes] == [200, 200, 200, 429]
     assert int(codes[-1].headers["retry-after"]) >= 1
     assert _error(codes[-1])["code"] == "rate_limited"

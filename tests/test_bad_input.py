@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROLES, ApiServer, start_server, stop_server
+from tests.conftest import ROLES, ApiServer, running_server
 
 pytestmark = pytest.mark.model
 
@@ -206,12 +206,9 @@ def _key_label(w: World, key: str) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, local_model_dir: Path) -> Iterator[ApiServer]:
-    s = start_server(tmp_path_factory.mktemp("bad-input"), local_model_dir,
-                     {"JISHIBANG_FAQ_RATE_PER_MINUTE": "100000", "JISHIBANG_LOGIN_RATE_PER_MINUTE": "100000"})
-    try:
+    with running_server(tmp_path_factory.mktemp("bad-input"), local_model_dir,
+                        {"JISHIBANG_FAQ_RATE_PER_MINUTE": "100000", "JISHIBANG_LOGIN_RATE_PER_MINUTE": "100000"}) as s:
         yield s
-    finally:
-        stop_server(s)
 
 
 def _expected(ep: Endpoint, column: str) -> str:

@@ -18,20 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser_support import chromium_browser, require_browser
 from tests.conftest import PASSWORD, ROLES, ApiServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+sync_api = require_browser()  # skips this module when chromium or playwright is missing
 expect = sync_api.expect
 
 pytestmark = pytest.mark.model
 
 SHOTS = Path(__file__).resolve().parent / "output" / "screenshots"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2,
          "user_agent": ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
                         "Mobile/15E148 MicroMessenger/8.0.50 NetType/WIFI Language/zh_CN")}
@@ -42,12 +37,8 @@ PAYLOAD = "<img src=x onerror=window.__xss=1><script>window.__xss=2</script>"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium_browser() as b:
+        yield b
 
 
 @pytest.fixture

@@ -22,19 +22,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ApiServer, start_server, stop_server
+from tests.browser_support import chromium_browser, require_browser
+from tests.conftest import ApiServer, running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+sync_api = require_browser()  # skips this module when chromium or playwright is missing
 expect = sync_api.expect
 
 pytestmark = pytest.mark.model
 
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
 SVG = '"><svg onload=alert(1)>'
@@ -56,11 +51,9 @@ INJECTED = """() => ({
 
 @pytest.fixture(scope="module")
 def xss_server(tmp_path_factory: pytest.TempPathFactory, local_model_dir: Path) -> Iterator[ApiServer]:
-    server = start_server(tmp_path_factory.mktemp("xss"), local_model_dir, {"JISHIBANG_FAQ_RATE_PER_MINUTE": "1000"})
-    try:
+    with running_server(tmp_path_factory.mktemp("xss"), local_model_dir,
+                        {"JISHIBANG_FAQ_RATE_PER_MINUTE": "1000"}) as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 @pytest.fixture(scope="module")
@@ -128,12 +121,8 @@ def stored(xss_server: ApiServer) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium_browser() as b:
+        yield b
 
 
 class Watched:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from api.bench_api import load_texts
-from tests.conftest import start_server, stop_server
+from tests.conftest import running_server
 
 pytestmark = pytest.mark.model
 
@@ -98,12 +98,9 @@ def _caller(server, watch: Watch, endpoint: str, caller: int, texts: list[str], 
 
 @pytest.fixture(scope="module")
 def swap_server(tmp_path_factory: pytest.TempPathFactory, local_model_dir: Path):  # type: ignore[no-untyped-def]
-    server = start_server(tmp_path_factory.mktemp("swap"), local_model_dir,
-                          {"JISHIBANG_FAQ_RATE_PER_MINUTE": "1000000"})
-    try:
+    with running_server(tmp_path_factory.mktemp("swap"), local_model_dir,
+                        {"JISHIBANG_FAQ_RATE_PER_MINUTE": "1000000"}) as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 def test_searches_during_ten_reindex_swaps_all_come_from_complete_builds(swap_server) -> None:
@@ -114,11 +111,8 @@ def test_searches_during_ten_reindex_swaps_all_come_from_complete_builds(swap_se
 def test_two_workers_follow_each_swap_and_serve_only_complete_builds(tmp_path: Path, local_model_dir: Path) -> None:
     """With two API workers only the one that took the publish rebuilds; the other follows the new build
     through the CURRENT pointer. Each still answers from one complete build at a time."""
-    server = start_server(tmp_path, local_model_dir, {"JISHIBANG_FAQ_RATE_PER_MINUTE": "1000000"}, workers=2)
-    try:
+    with running_server(tmp_path, local_model_dir, {"JISHIBANG_FAQ_RATE_PER_MINUTE": "1000000"}, workers=2) as server:
         run_swaps(server, "2 workers")
-    finally:
-        stop_server(server)
 
 
 def run_swaps(server, label: str) -> None:  # type: ignore[no-untyped-def]

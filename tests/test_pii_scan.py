@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROLES, ApiServer, start_server, stop_server
+from tests.conftest import ROLES, ApiServer, running_server
 from tests.pii_audit import ScanReport, personal_data, scan_paths
 from tests.pii_generators import card, id18
 
@@ -61,12 +61,9 @@ def test_the_scan_finds_planted_data_and_leaves_order_and_hotline_numbers_alone(
 
 def test_no_personal_data_in_the_log_or_database_on_any_path(tmp_path_factory: pytest.TempPathFactory,
                                                              local_model_dir: Path) -> None:
-    server = start_server(tmp_path_factory.mktemp("pii-scan"), local_model_dir,
-                          {"JISHIBANG_FAQ_RATE_PER_MINUTE": "1000", "JISHIBANG_LOGIN_RATE_PER_MINUTE": "1000"})
-    try:
-        statuses = _drive(server)
-    finally:
-        stop_server(server)  # the log is complete once the process has exited
+    with running_server(tmp_path_factory.mktemp("pii-scan"), local_model_dir,
+                        {"JISHIBANG_FAQ_RATE_PER_MINUTE": "1000", "JISHIBANG_LOGIN_RATE_PER_MINUTE": "1000"}) as server:
+        statuses = _drive(server)  # the log is complete once the block has ended
     report = ScanReport()
     scan_paths([server.log_path, server.data_dir], report)
     print(f"\n{len(statuses)} requests with personal data: " +

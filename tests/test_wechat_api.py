@@ -525,36 +525,33 @@ def test_one_users_messages_join_one_conversation_and_case_even_at_once(db_url: 
 # --- the operator console's WeChat panel, in a real browser ----------------------------------------------
 
 def test_console_panel_shows_conversations_and_sends_a_reply(wx: Any, standin: StandIn) -> None:
-    from tests.test_browser import CHROMIUM, LAUNCH_ARGS, SHOTS, login
+    from tests.browser_support import chromium_browser, require_browser
+    from tests.test_browser import SHOTS, login
 
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = require_browser()
     user = openid("panel")
     markup = "<img src=x onerror=window.__xss=1>工资被扣了"
     reply_text(wx.push.text(user, UNSURE))
     reply_text(wx.push.text(user, markup))
     problems: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            page = browser.new_context(base_url=wx.url, locale="zh-CN", viewport={"width": 1280, "height": 1400}).new_page()
-            page.set_default_timeout(20_000)
-            page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
-            login(page, "operator")
-            mine = page.locator("#wx-list li", has_text=worker_alias(user))
-            sync_api.expect(mine).to_be_visible()
-            sync_api.expect(mine.locator(".status-pill")).to_have_text("待回复")
-            mine.locator("button.wx-open").click()
-            sync_api.expect(page.locator("#wx-messages li")).to_have_count(4)
-            sync_api.expect(page.locator("#wx-messages")).to_contain_text("<img src=x onerror=window.__xss=1>")
-            page.fill("#wx-reply", "你好，工资被扣的事我们来帮你问。")
-            page.click("#wx-send")
-            sync_api.expect(page.locator(".wx-delivery").last).to_have_text("已送达", timeout=20_000)
-            page.click("#wx-analyse")
-            sync_api.expect(page.locator("#channel")).to_have_value("wechat")
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "console-wechat.png"), full_page=True)
-            assert page.evaluate("window.__xss") is None  # the worker's markup stayed text
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        page = browser.new_context(base_url=wx.url, locale="zh-CN", viewport={"width": 1280, "height": 1400}).new_page()
+        page.set_default_timeout(20_000)
+        page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
+        login(page, "operator")
+        mine = page.locator("#wx-list li", has_text=worker_alias(user))
+        sync_api.expect(mine).to_be_visible()
+        sync_api.expect(mine.locator(".status-pill")).to_have_text("待回复")
+        mine.locator("button.wx-open").click()
+        sync_api.expect(page.locator("#wx-messages li")).to_have_count(4)
+        sync_api.expect(page.locator("#wx-messages")).to_contain_text("<img src=x onerror=window.__xss=1>")
+        page.fill("#wx-reply", "你好，工资被扣的事我们来帮你问。")
+        page.click("#wx-send")
+        sync_api.expect(page.locator(".wx-delivery").last).to_have_text("已送达", timeout=20_000)
+        page.click("#wx-analyse")
+        sync_api.expect(page.locator("#channel")).to_have_value("wechat")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "console-wechat.png"), full_page=True)
+        assert page.evaluate("window.__xss") is None  # the worker's markup stayed text
     assert standin.messages_to(user) == ["你好，工资被扣的事我们来帮你问。"]
     assert not problems, problems
