@@ -565,13 +565,15 @@ def train_search_cmd(
     from models.search_calibration import collect, fit
 
     from kb.search import Calibrator
+    from triage.embedder import embedding_id
 
     settings = get_settings()
     existing = Calibrator.load(settings.search_calibrator_path)
-    rt = _runtime()
-    if if_missing and existing is not None and existing.model_id == rt.index.model_id:
+    wanted = embedding_id(settings.embedding_model_path, **settings.embedder_options)
+    if if_missing and existing is not None and existing.model_id == wanted:
         _print_json({"skipped": True, "path": str(settings.search_calibrator_path)})
         return
+    rt = _runtime()
     searcher = rt.index.load_or_build(_bar())
     calibrator = fit(collect(searcher, settings.shared_dir), model_id=rt.index.model_id)
     calibrator.save(settings.search_calibrator_path)

@@ -122,7 +122,7 @@ def retrain_with_feedback(
     examples = examples if examples is not None else load_corpus(shared_dir)
     selection = select_for_training(corrections, examples)
     current_version = artifact.current_version(root)
-    current_manifest = _manifest(root, current_version)
+    current_manifest = artifact.read_manifest(root, current_version)
     if variants is None:
         variants = (current_manifest["variant"],) if current_manifest.get("variant") else VARIANTS
     if Cs is None:
@@ -179,12 +179,3 @@ def retrain_with_feedback(
     reports_dir.mkdir(parents=True, exist_ok=True)
     (reports_dir / "triage_promotion.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     return report
-
-
-def _manifest(root: Path, version: str | None) -> dict[str, Any]:
-    if not version:
-        return {}
-    try:
-        return json.loads((root / version / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}

@@ -65,7 +65,7 @@ def current_fitting(root: Path, wanted_embedding_id: str) -> str | None:
     current = artifact.current_version(root)
     if not current:
         return None
-    trained_on = json.loads((root / current / "manifest.json").read_text(encoding="utf-8")).get("embedding_id")
+    trained_on = artifact.read_manifest(root, current).get("embedding_id")
     return current if trained_on in (None, wanted_embedding_id) else None
 
 

@@ -149,6 +149,16 @@ def current_version(root: Path) -> str | None:
     return path.read_text(encoding="utf-8").strip() if path.exists() else None
 
 
+def read_manifest(root: Path, version: str | None) -> dict[str, Any]:
+    """A version's manifest as saved, unchecked; empty when there is none or it cannot be read."""
+    if not version:
+        return {}
+    try:
+        return json.loads((root / version / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def list_versions(root: Path) -> list[dict[str, Any]]:
     out = []
     for d in sorted(root.glob("*/manifest.json")):
