@@ -51,9 +51,11 @@ def run(triager: Triager, examples: list[Example], batch: int = 64) -> list[Tria
     return out
 
 
-def evaluate(triager: Triager, examples: list[Example], png: Path | None = None) -> dict[str, Any]:
+def evaluate(triager: Triager, examples: list[Example], png: Path | None = None,
+             results: list[TriageResult] | None = None) -> dict[str, Any]:
+    """``results``: the triager's results on ``examples`` when the caller already ran it."""
     labels = issue_types()
-    results = run(triager, examples)
+    results = results if results is not None else run(triager, examples)
     mlb = MultiLabelBinarizer(classes=labels)
     Y = mlb.fit_transform([e.issue_types for e in examples])
     pred = mlb.transform([r.labels for r in results])

@@ -1,16 +1,22 @@
 """Retrain the triage model with operators' corrections, and promote it only when it is no worse.
 
-The gate (:func:`judge`), judged on the fixed held-out test split that no training or tuning step sees,
-with the current model re-evaluated on the same split at the same time:
+The gate (:func:`judge`) compares the candidate with the served model on the same held-out test messages
+(the fixed test split no training or tuning step sees), both evaluated in the same run. Retraining on
+nearly the same data moves a small issue type's F1 by more than any fixed margin (one message is ~0.02
+of a type with 30 test messages), so a fixed "no type drops by more than 0.03" rule rejected good
+candidates at random. The verdict now rests on paired statistics over those messages:
 
-1. the candidate's macro-F1 is at least the current model's;
-2. no issue type's F1 drops by more than ``max_f1_drop`` (default 0.03);
-3. the candidate's emergency recall is at least ``min_emergency_recall`` (1.0: missing an emergency is
-   the worst error this product can make).
+1. emergency recall at least ``min_emergency_recall`` (1.0: missing an emergency is the worst error);
+2. macro-F1: rejected only when the candidate is *significantly* worse: the one-sided upper confidence
+   bound of (candidate - current) from a paired bootstrap over test messages (fixed seed) is below 0,
+   and the drop is larger than ``min_macro_drop``;
+3. per issue type: rejected only when the candidate gets significantly more messages wrong for that type
+   (McNemar's exact test on the discordant messages, one-sided, Holm-corrected over the types at
+   ``alpha``) *and* its F1 drops by more than ``max_f1_drop`` (the minimum effect worth refusing).
 
 A candidate that passes becomes ``CURRENT`` (served); one that fails is saved beside it, not served,
-with the report in its manifest (both models' per-type F1, the verdict and the reasons). Every verdict
-is appended to the model history (:mod:`models.registry`).
+with the report in its manifest (both models' per-type F1, the tests, the verdict and the reasons).
+Every verdict is appended to the model history (:mod:`models.registry`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from scipy.stats import binomtest
 
 from models import eval_triage
 from models.feedback_data import Correction, select_for_training
@@ -36,8 +45,12 @@ from triage.pipeline import Triager
 
 @dataclass(frozen=True)
 class GatePolicy:
-    max_f1_drop: float = 0.03
+    max_f1_drop: float = 0.03  # the smallest per-type F1 drop worth refusing (when it is also significant)
     min_emergency_recall: float = 1.0
+    alpha: float = 0.05  # family-wise, over the issue types (Holm) and for the macro-F1 bound
+    min_macro_drop: float = 0.005
+    bootstrap: int = 2000
+    seed: int = 20261204
 
 
 _EPS = 1e-9  # scores are rounded to 3-4 decimals: equal means equal
@@ -50,41 +63,112 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
             "per_type_f1": {t: v["f1"] for t, v in report["per_type"].items()}}
 
 
-def judge(candidate: dict[str, Any], current: dict[str, Any] | None, policy: GatePolicy = GatePolicy()) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Paired:
+    """Both models' label decisions on the same test messages: indicator matrices (messages x types)."""
+
+    labels: list[str]
+    truth: np.ndarray
+    current: np.ndarray
+    candidate: np.ndarray
+
+    @classmethod
+    def from_label_sets(cls, labels: Sequence[str], truth: Sequence[Sequence[str]], current: Sequence[Sequence[str]],
+                        candidate: Sequence[Sequence[str]]) -> Paired:
+        index = {lab: j for j, lab in enumerate(labels)}
+
+        def matrix(rows: Sequence[Sequence[str]]) -> np.ndarray:
+            m = np.zeros((len(rows), len(labels)), dtype=bool)
+            for i, row in enumerate(rows):
+                for lab in row:
+                    if lab in index:
+                        m[i, index[lab]] = True
+            return m
+
+        return cls(list(labels), matrix(truth), matrix(current), matrix(candidate))
+
+
+def _f1_columns(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    tp = (truth & pred).sum(axis=0).astype(float)
+    denom = truth.sum(axis=0) + pred.sum(axis=0)
+    return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+
+
+def paired_tests(paired: Paired, policy: GatePolicy = GatePolicy()) -> dict[str, Any]:
+    """McNemar per type and a bootstrap bound on the macro-F1 difference, on the same messages."""
+    t, cur, cand = paired.truth, paired.current, paired.candidate
+    right_cur, right_cand = cur == t, cand == t
+    per_type: dict[str, dict[str, Any]] = {}
+    for j, lab in enumerate(paired.labels):
+        worse = int((right_cur[:, j] & ~right_cand[:, j]).sum())  # current right, candidate wrong
+        better = int((~right_cur[:, j] & right_cand[:, j]).sum())
+        p = binomtest(worse, worse + better, 0.5, alternative="greater").pvalue if worse + better else 1.0
+        per_type[lab] = {"candidate_worse": worse, "candidate_better": better, "p_worse": float(round(p, 6))}
+    # Holm: sort the p-values, compare the k-th smallest with alpha / (m - k); stop at the first that fails.
+    order = sorted(per_type, key=lambda lab: per_type[lab]["p_worse"])
+    m = len(order)
+    still = True
+    for k, lab in enumerate(order):
+        still = still and per_type[lab]["p_worse"] <= policy.alpha / (m - k)
+        per_type[lab]["significant"] = bool(still)
+    rng = np.random.default_rng(policy.seed)
+    n = len(t)
+    diffs = np.empty(policy.bootstrap)
+    for b in range(policy.bootstrap):
+        idx = rng.integers(0, n, n)
+        diffs[b] = _f1_columns(t[idx], cand[idx]).mean() - _f1_columns(t[idx], cur[idx]).mean()
+    observed = float(_f1_columns(t, cand).mean() - _f1_columns(t, cur).mean())
+    upper = float(np.quantile(diffs, 1 - policy.alpha))
+    return {"per_type": per_type, "macro_f1_diff": round(observed, 4), "macro_f1_diff_upper": round(upper, 4),
+            "bootstrap": policy.bootstrap, "messages": n}
+
+
+def judge(candidate: dict[str, Any], current: dict[str, Any] | None, policy: GatePolicy = GatePolicy(),
+          tests: dict[str, Any] | None = None) -> dict[str, Any]:
     """The verdict on a candidate's test report against the current model's (``None``: nothing served).
 
-    Both arguments are :func:`summary` dicts. Returns ``verdict`` (promoted / rejected), ``reasons``
-    (the failed checks, or the passed ones when promoted), every check, and per-type F1 side by side.
+    ``candidate``/``current`` are :func:`summary` dicts; ``tests`` is :func:`paired_tests` on the same
+    messages (required when there is a current model). Returns ``verdict`` (promoted / rejected),
+    ``reasons`` (the failed checks, or the passed ones when promoted), every check, and per-type F1 and
+    tests side by side.
     """
     checks: list[dict[str, Any]] = []
     em = candidate.get("emergency_recall")
     checks.append({"rule": "emergency_recall", "passed": em is None or em >= policy.min_emergency_recall - _EPS,
                    "detail": f"emergency recall {em} (needs >= {policy.min_emergency_recall})" if em is not None
                    else "no emergencies in the test split"})
-    per_type: dict[str, dict[str, float | None]] = {}
+    per_type: dict[str, dict[str, Any]] = {}
     if current is None:
         checks.append({"rule": "current_model", "passed": True, "detail": "no current model to compare with"})
         per_type = {t: {"current": None, "candidate": f, "change": None} for t, f in candidate["per_type_f1"].items()}
     else:
+        if tests is None:
+            raise ValueError("judging against a current model needs the paired tests on the same messages")
         cand, cur = candidate["macro_f1"], current["macro_f1"]
-        checks.append({"rule": "macro_f1", "passed": cand >= cur - _EPS,
-                       "detail": f"macro-F1 {cand:.4f} vs current {cur:.4f}"})
-        drops = []
+        upper = tests["macro_f1_diff_upper"]
+        worse = upper < 0 and cand - cur < -policy.min_macro_drop - _EPS
+        checks.append({"rule": "macro_f1", "passed": not worse,
+                       "detail": f"macro-F1 {cand:.4f} vs current {cur:.4f} (difference {cand - cur:+.4f}, "
+                                 f"upper {1 - policy.alpha:.0%} bound {upper:+.4f})"})
+        failed = []
         for t, f_new in candidate["per_type_f1"].items():
             f_old = current["per_type_f1"].get(t)
             change = None if f_old is None else round(f_new - f_old, 4)
-            per_type[t] = {"current": f_old, "candidate": f_new, "change": change}
-            if change is not None:
-                drops.append((-change, t, f_old, f_new))
-        worst = [d for d in drops if d[0] > policy.max_f1_drop + _EPS]
-        if worst:
-            for drop, t, f_old, f_new in sorted(worst, reverse=True):
-                checks.append({"rule": "per_type_f1", "passed": False,
-                               "detail": f"{t}: F1 {f_old:.3f} -> {f_new:.3f} (drop {drop:.3f} > {policy.max_f1_drop})"})
-        else:
-            drop, t, *_ = max(drops) if drops else (0.0, "-", None, None)
+            stats = tests["per_type"].get(t, {})
+            per_type[t] = {"current": f_old, "candidate": f_new, "change": change, **stats}
+            if change is not None and -change > policy.max_f1_drop + _EPS and stats.get("significant"):
+                failed.append((-change, t, f_old, f_new, stats))
+        for drop, t, f_old, f_new, stats in sorted(failed, key=lambda d: d[:2], reverse=True):
+            checks.append({"rule": "per_type_f1", "passed": False,
+                           "detail": f"{t}: F1 {f_old:.3f} -> {f_new:.3f} (drop {drop:.3f} > {policy.max_f1_drop}; "
+                                     f"{stats['candidate_worse']} messages worse, {stats['candidate_better']} better, "
+                                     f"p {stats['p_worse']:.2g})"})
+        if not failed:
+            drops = [(-(v["change"] or 0.0), t) for t, v in per_type.items()]
+            drop, t = max(drops) if drops else (0.0, "-")
             checks.append({"rule": "per_type_f1", "passed": True,
-                           "detail": f"largest per-type F1 drop {max(drop, 0.0) or 0.0:.3f} ({t}) <= {policy.max_f1_drop}"})
+                           "detail": f"no issue type significantly worse by more than {policy.max_f1_drop} "
+                                     f"(largest drop {max(drop, 0.0):.3f}, {t})"})
     passed = all(c["passed"] for c in checks)
     return {
         "verdict": "promoted" if passed else "rejected",
@@ -94,6 +178,7 @@ def judge(candidate: dict[str, Any], current: dict[str, Any] | None, policy: Gat
         "macro_f1": {"current": current["macro_f1"] if current else None, "candidate": candidate["macro_f1"]},
         "emergency_recall": {"current": current.get("emergency_recall") if current else None, "candidate": em},
         "per_type_f1": per_type,
+        "tests": {k: v for k, v in (tests or {}).items() if k != "per_type"},
     }
 
 
@@ -145,22 +230,30 @@ def retrain_with_feedback(
                                 extra_train=selection.examples)
     trained_s = time.perf_counter() - t0
     test = by_split(examples)["test"]
-    candidate_report = eval_triage.evaluate(Triager(best.model), test)
+    candidate_triager = Triager(best.model)
+    candidate_results = eval_triage.run(candidate_triager, test)
+    candidate_report = eval_triage.evaluate(candidate_triager, test, results=candidate_results)
     candidate = summary(candidate_report)
 
     current: dict[str, Any] | None = None
     current_problem = None
+    tests = None
     if current_version:
         try:
             model = artifact.load(root, current_version, embedding_id=emb_id)
             if model.needs_encoder:
                 model.attach_encoder(get_encoder())
-            current = summary(eval_triage.evaluate(Triager(model), test))
+            current_triager = Triager(model)
+            current_results = eval_triage.run(current_triager, test)
+            current = summary(eval_triage.evaluate(current_triager, test, results=current_results))
+            paired = Paired.from_label_sets(best.model.labels, [e.issue_types for e in test],
+                                            [r.labels for r in current_results], [r.labels for r in candidate_results])
+            tests = paired_tests(paired, policy)
         except ArtifactError as exc:  # a current model this code refuses to serve is no standard to keep
             current_problem = str(exc)
     if encoder is not None:
         encoder.save()
-    decision = judge(candidate, current, policy)
+    decision = judge(candidate, current, policy, tests)
     if current_problem:
         decision["reasons"].append(f"current model {current_version} not comparable: {current_problem}")
     promote = decision["verdict"] == "promoted"

@@ -28,6 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from models.triage_data import Example, by_split, data_hash
@@ -234,30 +235,33 @@ def train(
     best: Candidate | None = None
     per_variant: dict[str, Candidate] = {}
     configs = [(v, C) for v in variants for C in Cs if v == "tfidf" or encoder is not None]
-    for variant, C in tqdm(configs, desc="training", unit="model"):
-        t0 = time.perf_counter()
-        features = build_features(variant)
-        attach_encoder(features, encoder)
-        Ftr = features.fit_transform(Xtr_text)
-        Fva = features.transform(Xva_text)
-        issue = _issue_clf(C).fit(Ftr, Ytr)
-        urgency = _urgency_clf(C).fit(Ftr[with_urgency], [rows[i][2] for i in with_urgency])
-        Pva = issue.predict_proba(Fva)
-        thresholds = tune_thresholds(Pva, Yva, labels)
-        abstain = tune_abstain(Pva, Yva, labels, thresholds)
-        macro = float(f1_score(Yva, predict_labels(Pva, labels, thresholds, abstain), average="macro", zero_division=0))
-        model = TriageModel(features, issue, urgency, labels, thresholds, abstain, 0.5, variant)
-        model.emergency_threshold = tune_emergency(model, val_ex)
-        row = {"variant": variant, "C": C, "val_macro_f1": round(macro, 4), "abstain_threshold": abstain,
-               "emergency_threshold": model.emergency_threshold,
-               "fit_seconds": round(time.perf_counter() - t0, 1)}
-        comparison.append(row)
-        log(json.dumps(row, ensure_ascii=False))
-        cand = Candidate(variant, C, model, macro)
-        if best is None or macro > best.val_macro_f1 + 1e-9:
-            best = cand
-        if variant not in per_variant or macro > per_variant[variant].val_macro_f1 + 1e-9:
-            per_variant[variant] = cand
+    # One BLAS thread: the same data gives the same model on any machine, however busy (a threaded BLAS
+    # sums in an order that depends on the thread count, and threshold tuning amplifies the last digits).
+    with threadpool_limits(limits=1):
+        for variant, C in tqdm(configs, desc="training", unit="model"):
+            t0 = time.perf_counter()
+            features = build_features(variant)
+            attach_encoder(features, encoder)
+            Ftr = features.fit_transform(Xtr_text)
+            Fva = features.transform(Xva_text)
+            issue = _issue_clf(C).fit(Ftr, Ytr)
+            urgency = _urgency_clf(C).fit(Ftr[with_urgency], [rows[i][2] for i in with_urgency])
+            Pva = issue.predict_proba(Fva)
+            thresholds = tune_thresholds(Pva, Yva, labels)
+            abstain = tune_abstain(Pva, Yva, labels, thresholds)
+            macro = float(f1_score(Yva, predict_labels(Pva, labels, thresholds, abstain), average="macro", zero_division=0))
+            model = TriageModel(features, issue, urgency, labels, thresholds, abstain, 0.5, variant)
+            model.emergency_threshold = tune_emergency(model, val_ex)
+            row = {"variant": variant, "C": C, "val_macro_f1": round(macro, 4), "abstain_threshold": abstain,
+                   "emergency_threshold": model.emergency_threshold,
+                   "fit_seconds": round(time.perf_counter() - t0, 1)}
+            comparison.append(row)
+            log(json.dumps(row, ensure_ascii=False))
+            cand = Candidate(variant, C, model, macro)
+            if best is None or macro > best.val_macro_f1 + 1e-9:
+                best = cand
+            if variant not in per_variant or macro > per_variant[variant].val_macro_f1 + 1e-9:
+                per_variant[variant] = cand
     if best is None:
         raise ValueError("no model was trained (no variants?)")
     return best, comparison, per_variant

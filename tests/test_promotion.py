@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from models.promotion import GatePolicy, judge
+from models.promotion import GatePolicy, Paired, _f1_columns as _f1, judge, paired_tests
 from models.triage_data import by_split
 from tests.conftest import REPO, SHARED, run_cli
 
@@ -37,33 +37,77 @@ def summary(macro: float, per_type: dict[str, float], emergency: float | None = 
             "per_type_f1": per_type}
 
 
+def paired(changes: dict[str, tuple[int, int]], n: int = 400, positives: int = 30) -> Paired:
+    """Test messages for a few types: each type has ``positives`` gold messages; ``changes[type]`` =
+    (messages the candidate gets wrong that the current model got right, the reverse)."""
+    labels = list(changes)
+    truth: list[list[str]] = [[] for _ in range(n)]
+    current: list[list[str]] = [[] for _ in range(n)]
+    candidate: list[list[str]] = [[] for _ in range(n)]
+    for j, lab in enumerate(labels):
+        rows = range(j * positives, (j + 1) * positives)
+        worse, better = changes[lab]
+        for k, i in enumerate(rows):
+            truth[i].append(lab)
+            right_now = k >= better  # the first `better` positives the current model misses
+            right_then = not (better <= k < better + worse)  # the next `worse` ones the candidate misses
+            if right_now:
+                current[i].append(lab)
+            if right_then:
+                candidate[i].append(lab)
+    return Paired.from_label_sets(labels, truth, current, candidate)
+
+
+def verdict_for(changes: dict[str, tuple[int, int]], emergency: float = 1.0,
+                policy: GatePolicy = GatePolicy()) -> dict[str, Any]:
+    p = paired(changes)
+    cur = _f1(p.truth, p.current)
+    cand = _f1(p.truth, p.candidate)
+    current = summary(round(float(cur.mean()), 4), dict(zip(p.labels, cur.round(3).tolist())))
+    candidate = summary(round(float(cand.mean()), 4), dict(zip(p.labels, cand.round(3).tolist())), emergency)
+    return judge(candidate, current, policy, paired_tests(p, policy))
+
+
 # --- the gate's rule, on given figures -------------------------------------------------------------
 
 def test_gate_promotes_a_candidate_that_is_no_worse() -> None:
-    current = summary(0.850, {"injury": 0.90, "pay_settlement": 0.80})
-    verdict = judge(summary(0.850, {"injury": 0.88, "pay_settlement": 0.82}), current)
-    assert verdict["verdict"] == "promoted"
-    assert verdict["per_type_f1"]["injury"] == {"current": 0.90, "candidate": 0.88, "change": -0.02}
-    assert any("largest per-type F1 drop 0.020 (injury)" in r for r in verdict["reasons"])
+    verdict = verdict_for({"injury": (2, 1), "pay_settlement": (0, 2)})
+    assert verdict["verdict"] == "promoted", verdict["reasons"]
+    assert verdict["per_type_f1"]["injury"]["candidate_worse"] == 2
+    assert verdict["per_type_f1"]["injury"]["candidate_better"] == 1
+    assert any("no issue type significantly worse" in r for r in verdict["reasons"])
 
 
-def test_gate_rejects_a_lower_macro_f1() -> None:
-    verdict = judge(summary(0.849, {"injury": 0.90}), summary(0.850, {"injury": 0.90}))
+def test_gate_promotes_a_noisy_drop_that_a_fixed_margin_refused() -> None:
+    # 4 of 30 injury messages worse, 1 better: F1 drops by ~0.05 (over the old 0.03 margin) but a coin
+    # could do that: the retraining noise measured on this corpus is of this size.
+    verdict = verdict_for({"injury": (4, 1), "pay_settlement": (1, 1), "work_hours": (0, 0)})
+    injury = verdict["per_type_f1"]["injury"]
+    assert injury["change"] < -0.03 and not injury["significant"]
+    assert verdict["verdict"] == "promoted", verdict["reasons"]
+
+
+def test_gate_rejects_a_type_that_is_significantly_and_substantially_worse() -> None:
+    verdict = verdict_for({"injury": (12, 0), "pay_settlement": (0, 3), "work_hours": (0, 0)})
     assert verdict["verdict"] == "rejected"
-    assert verdict["reasons"] == ["macro-F1 0.8490 vs current 0.8500"]
+    assert any(r.startswith("injury: F1 1.000 -> 0.750 (drop 0.250 > 0.03; 12 messages worse, 0 better")
+               for r in verdict["reasons"]), verdict["reasons"]
+    # Significant but smaller than the minimum effect worth refusing: the per-type rule lets it pass.
+    lenient = verdict_for({"injury": (12, 0), "pay_settlement": (0, 3), "work_hours": (0, 0)},
+                          policy=GatePolicy(max_f1_drop=0.3))
+    assert lenient["per_type_f1"]["injury"]["significant"]
+    assert [c["passed"] for c in lenient["checks"] if c["rule"] == "per_type_f1"] == [True]
 
 
-def test_gate_rejects_a_type_that_drops_more_than_the_margin() -> None:
-    current = summary(0.80, {"injury": 0.90, "pay_settlement": 0.70, "work_hours": 0.80})
-    candidate = summary(0.82, {"injury": 0.85, "pay_settlement": 0.80, "work_hours": 0.77})
-    verdict = judge(candidate, current)  # better on average, but injury fell 0.05
+def test_gate_rejects_a_significantly_lower_macro_f1() -> None:
+    changes = {t: (9, 0) for t in ("injury", "pay_settlement", "work_hours", "deposit_refund")}
+    verdict = verdict_for(changes, policy=GatePolicy(max_f1_drop=1.0))  # only the macro rule can refuse it
     assert verdict["verdict"] == "rejected"
-    assert verdict["reasons"] == ["injury: F1 0.900 -> 0.850 (drop 0.050 > 0.03)"]  # work_hours: 0.03 is allowed
-    assert judge(candidate, current, GatePolicy(max_f1_drop=0.05))["verdict"] == "promoted"
+    assert verdict["reasons"][0].startswith("macro-F1") and "upper 95% bound" in verdict["reasons"][0]
 
 
 def test_gate_rejects_a_missed_emergency_even_when_better_otherwise() -> None:
-    verdict = judge(summary(0.95, {"injury": 0.99}, emergency=0.96), summary(0.80, {"injury": 0.80}))
+    verdict = verdict_for({"injury": (0, 5)}, emergency=0.96)
     assert verdict["verdict"] == "rejected"
     assert verdict["reasons"] == ["emergency recall 0.96 (needs >= 1.0)"]
 
@@ -71,6 +115,16 @@ def test_gate_rejects_a_missed_emergency_even_when_better_otherwise() -> None:
 def test_gate_with_nothing_served_promotes_unless_an_emergency_is_missed() -> None:
     assert judge(summary(0.5, {"injury": 0.5}), None)["verdict"] == "promoted"
     assert judge(summary(0.9, {"injury": 0.9}, emergency=0.9), None)["verdict"] == "rejected"
+
+
+def test_gate_needs_paired_tests_against_a_current_model() -> None:
+    with pytest.raises(ValueError, match="paired tests"):
+        judge(summary(0.9, {"injury": 0.9}), summary(0.8, {"injury": 0.8}))
+
+
+def test_paired_tests_are_deterministic() -> None:
+    p = paired({"injury": (5, 2), "pay_settlement": (1, 4)})
+    assert paired_tests(p) == paired_tests(p)
 
 
 # --- corrections as training data --------------------------------------------------------------------
