@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "(or use an API key) and send `Authorization: Bearer ...`. Errors carry a reason in Chinese and English."
         ),
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are served from local files by api.pages (no CDN)
+        redoc_url=None,
     )
     errors.install(app)
     app.add_middleware(BodyLimit, default=settings.max_body_bytes,

@@ -206,6 +206,8 @@ class FollowUpCreate(Strict):
     resolved: bool | None = None
     amount_recovered: float | None = Field(default=None, ge=0, le=1e9)
     notes: Note = ""
+    next_due: date | None = Field(default=None, ge=date(2000, 1, 1), le=date(2100, 12, 31),
+                                  description="Plan the next 回访 on this day (ignored when resolved).")
 
 
 class DispatchCreate(Strict):
@@ -229,6 +231,10 @@ class DispatchOut(BaseModel):
     reply: str | None
     replied_by: str | None
     replied_at: datetime | None
+    due_at: datetime | None = Field(default=None, description="When the sub-line's reply is due (its SLA).")
+    awaiting_reply: bool = Field(default=False, description="No reply since it was sent or reopened.")
+    overdue: bool = Field(default=False, description="Awaiting a reply past due_at.")
+    events: list[DispatchEventOut] = Field(default_factory=list, description="Replies and reopenings, oldest first.")
 
 
 class ConsultationCreate(Strict):
@@ -256,6 +262,13 @@ class CaseOut(BaseModel):
     followups: list[dict[str, Any]] = Field(default_factory=list)
     consultations: list[dict[str, Any]] = Field(default_factory=list)
     feedback: list[dict[str, Any]] = Field(default_factory=list)
+    assignee: str | None = Field(default=None, description="Who holds the case (none: waiting in the team queue).")
+    notes: list[CaseNoteOut] = Field(default_factory=list, description="Additions after saving, oldest first.")
+    referrals: list[CaseReferralOut] = Field(default_factory=list, description="Referrals recorded, with outcomes.")
+    followup_plan: list[FollowUpPlanOut] = Field(default_factory=list, description="回访 planned, by due day.")
+    next_followup_on: date | None = Field(default=None, description="The next 回访 not done yet.")
+    followup_due: bool = Field(default=False, description="A 回访 is due today or earlier.")
+    followup_overdue: bool = Field(default=False, description="A 回访 was due before today.")
 
 
 class CaseList(BaseModel):
@@ -525,3 +538,140 @@ class KeyCreated(BaseModel):
     key: str = Field(description="Shown once; only its hash is stored.")
     role: Role
     platform: str | None
+
+
+# --- the case workspace: notes, referrals, the 回访 plan, dispatch replies, sub-lines -----------------
+
+class DispatchEventOut(BaseModel):
+    id: int
+    at: datetime
+    by: str
+    role: str
+    kind: Literal["reply", "reopen"]
+    status: str = Field(description="The dispatch's status after this event.")
+    text: str
+
+
+class CaseNoteOut(BaseModel):
+    id: int
+    at: datetime
+    by: str
+    text: str
+
+
+class CaseReferralOut(BaseModel):
+    id: int
+    target: str
+    at: datetime
+    by: str
+    note: str
+    outcome: Literal["accepted", "declined", "resolved", "no_response"] | None
+    outcome_note: str | None
+    outcome_at: datetime | None
+    outcome_by: str | None
+
+
+class FollowUpPlanOut(BaseModel):
+    id: int
+    due_on: date
+    reason: str
+    referral_id: int | None
+    created_at: datetime
+    created_by: str
+    done_at: datetime | None
+    done_by: str | None
+    followup_id: int | None
+    due: bool = Field(description="Not done and due today or earlier.")
+    overdue: bool = Field(description="Not done and due before today.")
+
+
+class CaseNoteCreate(Strict):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)] = Field(
+        description="What came up after saving; masked before it is stored.")
+
+
+class ReferralCreate(Strict):
+    target: Referral
+    note: Note = ""
+
+
+class ReferralOutcome(Strict):
+    outcome: Literal["accepted", "declined", "resolved", "no_response"]
+    note: Note = ""
+
+
+class FollowUpPlanCreate(Strict):
+    due_on: date = Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))
+    reason: Annotated[str, Field(max_length=300)] = ""
+
+
+class DispatchReopen(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)] = Field(
+        description="Why a resolved or rejected dispatch needs more work.")
+
+
+class SubLine(BaseModel):
+    platform: str
+    accounts: int = Field(description="Active enterprise users and keys that answer for it.")
+
+
+class SubLines(BaseModel):
+    items: list[SubLine]
+
+
+class ChannelsOut(BaseModel):
+    wechat_receiving: bool = Field(description="The WeChat channel is configured (wechat_token): messages arrive.")
+    wechat_sending: bool = Field(description="Operator replies can be sent (app id and secret set).")
+
+
+class NewEntryContent(EntryContent):
+    """A new entry's content: the slug may be left out (it is made from the title's pinyin)."""
+
+    slug: Annotated[str, StringConstraints(max_length=120, pattern=r"^[a-z0-9][a-z0-9-]{1,118}[a-z0-9]$")] | None = None  # type: ignore[assignment]
+
+    @field_validator("slug", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class SlugSuggestion(BaseModel):
+    slug: str = Field(description="The title's pinyin, unique among entries.")
+
+
+class NewEntry(Strict):
+    """POST /v1/entries: a new draft (the slug is optional: made from the title when left out)."""
+
+    content: NewEntryContent
+    comment: Annotated[str, Field(max_length=1000)] | None = None
+
+
+for _model in (CaseOut, DispatchOut):  # they name models defined further down
+    _model.model_rebuild()
+
+
+class GapQuestions(Strict):
+    question_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=1, max_length=200)
+
+
+class GapParaphrases(GapQuestions):
+    entry_id: int = Field(ge=1, le=2**31 - 1, description="The existing entry that answers these questions.")
+
+
+class NearEntry(BaseModel):
+    entry_id: int
+    slug: str
+    title: str
+    score: float | None = Field(description="The search's probability that the entry answers the gap's questions.")
+    tier: Literal["confident", "likely", "none"]
+
+
+class GapNearest(BaseModel):
+    query: str = Field(description="The question searched for (the cluster's most typical).")
+    entries: list[NearEntry]
+
+
+class ParaphrasesAddedOut(BaseModel):
+    entry: EntryOut
+    added: list[str]
+    skipped: list[str] = Field(description="Already among the entry's questions, or past its 40 paraphrases.")

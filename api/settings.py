@@ -107,6 +107,19 @@ class Settings(BaseSettings):
     wechat_max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest WeChat post (413 above).")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    require_second_approver: bool = Field(
+        default=True,
+        description="Publishing an entry needs a second staff member: nobody who wrote the version under review "
+                    "may approve it. Turn off only where one person does all the curation.")
+    dispatch_sla_hours: float = Field(
+        default=72, gt=0, le=24 * 60, description="Hours a platform's sub-line has to reply to a dispatch.")
+    dispatch_sla_urgent_hours: float = Field(
+        default=24, gt=0, le=24 * 60,
+        description="The same for a case of high urgency or an emergency.")
+
+    def dispatch_sla(self, urgency: str | None) -> float:
+        """Hours the sub-line has to reply to a dispatch of a case of this urgency."""
+        return self.dispatch_sla_urgent_hours if urgency in ("high", "emergency") else self.dispatch_sla_hours
 
     @field_validator("log_level", mode="before")
     @classmethod

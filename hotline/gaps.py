@@ -128,3 +128,39 @@ def draft_from_questions(store: EntryStore, questions: list[dict[str, Any]], aut
         sources=[f"gap cluster of {len(questions)} unanswered questions"],
     )
     return store.create(content, author=author, comment="drafted from unanswered questions")
+
+
+@dataclass(frozen=True, slots=True)
+class ParaphrasesAdded:
+    entry: EntryView
+    added: list[str]
+    skipped: list[str]  # already among the entry's questions, or beyond the 40 paraphrases an entry holds
+
+
+def add_as_paraphrases(store: EntryStore, entry_id: int, questions: list[dict[str, Any]], author: str,
+                       max_paraphrases: int = 40) -> ParaphrasesAdded:
+    """Add a gap's questions to an existing entry as paraphrases: a new draft revision of the entry, which goes
+    through the normal review (submit, a second person approves); the published revision stays live meanwhile."""
+    view = store.get(entry_id)
+    content = view.content
+    known = {_norm(t) for t in content.search_questions()}
+    added: list[str] = []
+    skipped: list[str] = []
+    room = max_paraphrases - len(content.paraphrases)
+    for q in questions:
+        text = q["text"].strip()[:300]
+        if not text or _norm(text) in known or len(added) >= room:
+            skipped.append(text)
+            continue
+        known.add(_norm(text))
+        added.append(text)
+    if not added:
+        return ParaphrasesAdded(view, [], skipped)
+    new = content.model_copy(update={"paraphrases": [*content.paraphrases, *added]})
+    edited = store.update(entry_id, view.version, EntryContent.model_validate(new.model_dump()), author,
+                          comment=f"由知识缺口加入 {len(added)} 个同义问法")
+    return ParaphrasesAdded(edited, added, skipped)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s\W_]+", "", text).lower()

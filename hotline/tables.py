@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kb.tables import Base, utcnow
@@ -81,8 +81,14 @@ class Case(Base):
     # The station (站点) the case is about, when known: early-warning alerts count cases per station too.
     station: Mapped[str | None] = mapped_column(String(60), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    # A worker's hand-off from /ask: the question it came from (one case per question) and the call-back number,
+    # sealed (hotline/sealing.py): the only place a raw number is kept, and only for the call-back.
+    question_id: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    callback_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Who holds the case now (migration 0006): its operator, or whoever took it from the team queue.
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class FollowUp(Base):
@@ -115,6 +121,8 @@ class Dispatch(Base):
     reply: Mapped[str | None] = mapped_column(Text, nullable=True)
     replied_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # When the sub-line's reply is due (migration 0006): created_at + the SLA for the case's urgency.
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Consultation(Base):
@@ -202,3 +210,67 @@ class LearningCursor(Base):
 
 # --- the WeChat channel (tables in hotline/wechat/tables.py, registered on the same metadata) -----
 from hotline.wechat import tables as _wechat_tables  # noqa: E402,F401
+
+
+# --- the case workspace (migration 0006): who holds a case, its notes, referrals, 回访 plan, dispatch replies ----
+
+class CaseNote(Base):
+    """An addition to a saved case (append-only: never edited or deleted), masked and timestamped."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    by: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class CaseReferral(Base):
+    """"Referred to X" as the operator recorded it, and later what came of it."""
+
+    __tablename__ = "case_referrals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    target: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)  # accepted | declined | resolved | no_response
+    outcome_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcome_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class FollowUpPlan(Base):
+    """A 回访 due on a day (China time): from a referral's typical duration, or set by the operator."""
+
+    __tablename__ = "followup_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    reason: Mapped[str] = mapped_column(String(300))
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("case_referrals.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    done_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    followup_id: Mapped[int | None] = mapped_column(ForeignKey("case_followups.id", ondelete="SET NULL"), nullable=True)
+
+
+class DispatchEvent(Base):
+    """Each reply of a platform's sub-line to a dispatch, and each reopening (with its reason), in order."""
+
+    __tablename__ = "dispatch_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispatch_id: Mapped[int] = mapped_column(ForeignKey("dispatches.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    by: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))  # reply | reopen
+    status: Mapped[str] = mapped_column(String(20))  # the dispatch's status after this event
+    text: Mapped[str] = mapped_column(Text)
+

@@ -25,6 +25,10 @@ from kb.tables import Entry, EntryRevision, Statute, utcnow
 from triage.pii import mask
 
 
+# Revisions that write content: their authors may not approve it when a second approver is required.
+CONTENT_ACTIONS = ("create", "edit", "rollback", "import")
+
+
 @dataclass(frozen=True, slots=True)
 class EntryView:
     id: int
@@ -233,8 +237,38 @@ class EntryStore:
 
         return self._write(entry_id, expected_version, "edit", author, comment, change)
 
+    def writers(self, entry_id: int, upto_version: int | None = None) -> set[str]:
+        """Who wrote the content under review: authors of content revisions since the last approval (up to
+        ``upto_version``)."""
+        q = select(EntryRevision.version, EntryRevision.action, EntryRevision.author).where(
+            EntryRevision.entry_id == entry_id)
+        if upto_version is not None:
+            q = q.where(EntryRevision.version <= upto_version)
+        with self.factory() as s:
+            revs = list(s.execute(q.order_by(EntryRevision.version)))
+        last_approval = max((v for v, action, _a in revs if action == "approve"), default=0)
+        return {a for v, action, a in revs if v > last_approval and action in CONTENT_ACTIONS}
+
+    def unique_slug(self, base: str) -> str:
+        """``base``, or ``base-2``, ``base-3`` ... whichever no entry has yet."""
+        from kb.slugs import numbered
+
+        with self.factory() as s:
+            taken = set(s.scalars(select(Entry.slug).where(Entry.slug.like(f"{base}%"))))
+        n = 1
+        slug = base
+        while slug in taken:
+            n += 1
+            slug = numbered(base, n)
+        return slug
+
     def transition(self, entry_id: int, expected_version: int, action: str, author: str,
-                   comment: str | None = None) -> EntryView:
+                   comment: str | None = None, *, second_approver: bool = False) -> EntryView:
+        """Move the entry through the workflow. ``second_approver``: approving needs someone who did not write
+        the version under review (the four-eyes rule; the API turns it on from the settings)."""
+        if action == "approve" and second_approver and author in self.writers(entry_id, expected_version):
+            raise WorkflowError("a second person must approve: you wrote this version")
+
         def change(row: Entry) -> dict[str, Any]:
             t = workflow.check(action, row.status, comment)
             values: dict[str, Any] = {"status": t.target}

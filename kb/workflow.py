@@ -90,6 +90,8 @@ _ZH: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"^the slug of an entry cannot change$"), lambda m: "条目标识（slug）不能修改"),
     (re.compile(r"^a new entry starts as draft"), lambda m: "新条目只能以草稿开始"),
     (re.compile(r"^cannot publish"), lambda m: "不能发布"),
+    (re.compile(r"^a second person must approve"),
+     lambda m: "须由另一位工作人员审核批准：你参与撰写了这一版（双人审核）"),
 ]
 
 

@@ -12,11 +12,13 @@ from fastapi.responses import PlainTextResponse
 from api.context import Runtime
 from api.errors import ApiError
 from api.routes.deps import PathId, link, runtime
-from api.schemas import (EntryAction, EntryCreate, EntryEdit, EntryList, EntryOut, EntrySummary, ImportResult,
-                         RevisionOut, Rollback)
+from api.schemas import (EntryAction, EntryEdit, EntryList, EntryOut, EntrySummary, ImportResult, NewEntry,
+                         RevisionOut, Rollback, SlugSuggestion)
 from api.security import STAFF, allow
 from hotline.accounts import Principal
-from kb.errors import ConflictError
+from kb.errors import ConflictError, DuplicateError
+from kb.schema import EntryContent
+from kb.slugs import slugify
 from kb.store import EntryView
 from kb.transfer import export_entries, import_entries
 
@@ -84,9 +86,20 @@ _VERSION = {"version": "$response.body#/version"}
     "GetEntry": link("GET", _ENTRY, **_NEXT), "EditEntry": link("PUT", _ENTRY, _VERSION, **_NEXT),
     "History": link("GET", _ENTRY + "/history", **_NEXT),
     "Submit": link("POST", _ENTRY + "/{action}", _VERSION, **_NEXT, action="submit")}}})
-def create_entry(body: EntryCreate, response: Response, who: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
-    """Staff, admin: a new draft."""
-    view = rt.store.create(body.content, author=who.name, comment=body.comment)
+def create_entry(body: NewEntry, response: Response, who: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
+    """Staff, admin: a new draft. Without a slug, one is made from the title's pinyin (unique among entries)."""
+    fields = body.content.model_dump()
+    if body.content.slug is None:
+        fields["slug"] = rt.store.unique_slug(slugify(body.content.title))
+    content = EntryContent.model_validate(fields)
+    try:
+        view = rt.store.create(content, author=who.name, comment=body.comment)
+    except DuplicateError:
+        if body.content.slug is not None:
+            raise
+        # Another entry took the generated slug in the meantime: number it.
+        content = content.model_copy(update={"slug": rt.store.unique_slug(content.slug)})
+        view = rt.store.create(content, author=who.name, comment=body.comment)
     rt.audit.record(who.name, who.role, "create", f"entry:{view.id}", view.version, {"slug": view.slug})
     return _tagged(view, response)
 
@@ -99,6 +112,13 @@ def export(format: Literal["jsonl", "csv"] = "jsonl",
     media = "application/x-ndjson" if format == "jsonl" else "text/csv"
     return PlainTextResponse(export_entries(rt.store, format, status), media_type=f"{media}; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="entries.{format}"'})
+
+
+@router.get("/slug", response_model=SlugSuggestion)
+def suggest_slug(title: str = Query(min_length=1, max_length=300, description="The entry's title."),
+                 _: Principal = Staff, rt: Runtime = Depends(runtime)) -> SlugSuggestion:
+    """Staff, admin: the slug a new entry with this title gets when none is typed (pinyin of the title, unique)."""
+    return SlugSuggestion(slug=rt.store.unique_slug(slugify(title)))
 
 
 @router.post("/import", response_model=ImportResult,
@@ -172,17 +192,20 @@ def rollback(entry_id: PathId, body: Rollback, response: Response, if_match: str
 
 @router.post("/{entry_id}/{action}", response_model=EntryOut, responses=_CONFLICTS)
 def act(entry_id: PathId, action: Literal["submit", "approve", "reject", "archive", "restore", "flag"], body: EntryAction,
-        response: Response, if_match: str | None = Header(default=None, max_length=40), who: Principal = Staff,
-        rt: Runtime = Depends(runtime)) -> EntryOut:
+        response: Response, request: Request, if_match: str | None = Header(default=None, max_length=40),
+        who: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
     """Staff, admin: submit for review; approve (publishes it) or reject with a comment; archive; restore;
-    flag as outdated (held back from suggestions until approved again; the comment is the reason)."""
+    flag as outdated (held back from suggestions until approved again; the comment is the reason). With
+    require_second_approver (the default), nobody who wrote the version under review may approve it (422)."""
     expected, via_header = _expected(if_match, body.version)
     if action == "flag":
         if not (body.comment and body.comment.strip()):
             raise ApiError(422, "comment_required", "say why the entry is outdated", "请说明条目过时的原因")
         view = _guarded(lambda: rt.store.flag_outdated(entry_id, expected, who.name, body.comment or ""), via_header)
     else:
-        view = _guarded(lambda: rt.store.transition(entry_id, expected, action, who.name, body.comment), via_header)
+        four_eyes = request.app.state.jishibang.settings.require_second_approver
+        view = _guarded(lambda: rt.store.transition(entry_id, expected, action, who.name, body.comment,
+                                                    second_approver=four_eyes), via_header)
     rt.audit.record(who.name, who.role, action, f"entry:{entry_id}", view.version,
                     {"comment": body.comment} if body.comment else None)
     return _tagged(view, response)

@@ -6,19 +6,23 @@ from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.context import Runtime
 from api.errors import ApiError
 from api.routes.cases import _check_types
-from api.routes.deps import link, runtime
+from api.routes.deps import cpu_bound, link, runtime
 from api.routes.entries import _out
-from api.schemas import DraftFromGap, EntryOut
-from api.security import STAFF, allow
-from hotline import gaps
+from api.schemas import (DraftFromGap, EntryOut, GapNearest, GapParaphrases, GapQuestions, NearEntry,
+                         ParaphrasesAddedOut)
+from api.security import OPERATORS, STAFF, allow
+from hotline import alerts, gaps
 from hotline.accounts import Principal
-from hotline.stats import case_stats, entry_stats
+from hotline.stats import case_stats, entry_stats, workspace_figures
+from triage.errors import TextError
 
 router = APIRouter(prefix="/v1", tags=["staff: gaps and stats"])
+NEAREST_ON_LIST = 25  # clusters that come with their nearest entries; the others on request (POST /v1/gaps/nearest)
 
 
 @router.get("/gaps", responses={200: {"links": {
@@ -31,7 +35,50 @@ def list_gaps(request: Request, days: int = Query(default=90, ge=1, le=3650),
     since = datetime.now(timezone.utc) - timedelta(days=days)
     questions = [q for q in rt.questions.unanswered(since=since) if source is None or q["source"] == source]
     clusters = gaps.cluster(questions, _gap_vectors(request, rt))
-    return {"questions": len(questions), "clusters": [c.to_dict() for c in clusters]}
+    out = [c.to_dict() for c in clusters]
+    for c in out[:NEAREST_ON_LIST]:
+        try:
+            c["nearest"] = _nearest(rt, c["examples"][0]).model_dump(mode="json") if c["examples"] else None
+        except TextError:  # a question triage cannot read (only punctuation ...): no neighbours to show
+            c["nearest"] = None
+    return {"questions": len(questions), "clusters": out}
+
+
+def _nearest(rt: Runtime, text: str, k: int = 3) -> GapNearest:
+    """The existing (published) entries closest to a gap's most typical question: staff check them before
+    writing a new entry, and can add the questions to one as paraphrases instead."""
+    found = rt.assistant.lookup(text, k=k)
+    return GapNearest(query=text, entries=[NearEntry(entry_id=h.entry_id, slug=h.slug, title=h.title,
+                                                     score=None if h.score != h.score else h.score, tier=h.tier)
+                                           for h in found.hits[:k]])
+
+
+@router.post("/gaps/nearest", response_model=GapNearest, responses={404: {"description": "None of these questions exist."}})
+async def gap_nearest(body: GapQuestions, request: Request, _: Principal = Depends(allow(*STAFF)),
+                      rt: Runtime = Depends(runtime)) -> GapNearest:
+    """Staff, admin: the existing entries nearest to these questions (the first one's wording is searched)."""
+    questions = await run_in_threadpool(rt.questions.texts, body.question_ids)
+    if not questions:
+        raise ApiError(404, "not_found", "none of these questions exist", "找不到这些问题")
+    return await cpu_bound(request, _nearest, rt, questions[0]["text"])
+
+
+@router.post("/gaps/paraphrases", response_model=ParaphrasesAddedOut, status_code=201,
+             responses={404: {"description": "No such entry, or none of these questions exist."},
+                        409: {"description": "The entry changed meanwhile."}})
+def gap_paraphrases(body: GapParaphrases, who: Principal = Depends(allow(*STAFF)),
+                    rt: Runtime = Depends(runtime)) -> ParaphrasesAddedOut:
+    """Staff, admin: add a gap's questions to an existing entry as paraphrases. The entry's working copy becomes a
+    new draft revision that goes through the normal review; the published revision stays live until approved."""
+    questions = rt.questions.texts(body.question_ids)
+    if not questions:
+        raise ApiError(404, "not_found", "none of these questions exist", "找不到这些问题")
+    done = gaps.add_as_paraphrases(rt.store, body.entry_id, questions, who.name)
+    if done.added:
+        rt.questions.mark_drafted([q["id"] for q in questions], done.entry.id)
+        rt.audit.record(who.name, who.role, "gap_paraphrases", f"entry:{done.entry.id}", done.entry.version,
+                        {"questions": len(done.added)})
+    return ParaphrasesAddedOut(entry=_out(done.entry), added=done.added, skipped=done.skipped)
 
 
 def _gap_vectors(request: Request, rt: Runtime) -> gaps.VectorCache:
@@ -69,4 +116,21 @@ def stats(days: int = Query(default=90, ge=1, le=3650), interval: Literal["day",
     out["top_entries"] = entry_stats(rt.store.factory, {v.id: v.title for v in views})
     out["feedback"] = rt.feedback.totals()
     out["questions"] = rt.questions.counts()
+    return out
+
+
+@router.get("/dashboard")
+def dashboard(scope: Literal["team", "mine"] | None = Query(
+                  default=None, description="Staff and admin: team (default) or mine. Operators: always mine."),
+              weeks: int = Query(default=12, ge=1, le=104),
+              who: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> dict:
+    """Operators, staff, admin: what needs doing now: open cases by urgency, 回访 due and overdue, dispatches
+    awaiting a platform's reply (and those past their SLA); the worker channel week by week (questions, answer
+    rate, hand-offs to a person); the early-warning alerts. Operators see their own cases and dispatches."""
+    mine = who.role == "operator" or scope == "mine"
+    out = workspace_figures(rt.store.factory, rt.cases, operator=who.name if mine else None, weeks=weeks)
+    found = alerts.detect(rt.store.factory, case_examples=0)
+    out["alerts"] = [{k: a[k] for k in ("dimension", "value", "issue_type", "count", "baseline", "expected", "ratio",
+                                         "p_value")} for a in found["alerts"][:20]]
+    out["alerts_window"] = found["window"]
     return out
