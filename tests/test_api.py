@@ -220,13 +220,16 @@ def test_workflow_history_diff_rollback_and_audit(server) -> None:
         rb = c.post(f"/v1/entries/{e['id']}/rollback", json={"to_version": 1, "version": 4})
         assert rb.status_code == 200 and rb.json()["content"]["worker_answer"] == "给工人的答复"
         c.post(f"/v1/entries/{e['id']}/submit", json={"version": 5})
-        pub = c.post(f"/v1/entries/{e['id']}/approve", json={"version": 6})
+        own = c.post(f"/v1/entries/{e['id']}/approve", json={"version": 6})  # its writer may not publish it
+        assert own.status_code == 422 and "另一位工作人员" in _error(own)["message_zh"]
+        with server.client("admin") as second:
+            pub = second.post(f"/v1/entries/{e['id']}/approve", json={"version": 6})
         assert pub.status_code == 200 and pub.json()["published_version"] == 7
         actions = [h["action"] for h in c.get(f"/v1/entries/{e['id']}/history").json()]
         assert actions == ["create", "edit", "submit", "reject", "rollback", "submit", "approve"]
         audit = c.get("/v1/admin/audit", params={"target": f"entry:{e['id']}"}).json()
         assert [a["action"] for a in reversed(audit)] == ["create", "edit", "submit", "reject", "rollback", "submit", "approve"]
-        assert all(a["actor"] == "t-staff" for a in audit)
+        assert [a["actor"] for a in reversed(audit)] == ["t-staff"] * 6 + ["t-admin"]
 
 
 def test_export_and_import_round_trip(server) -> None:

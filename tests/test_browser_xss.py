@@ -77,7 +77,8 @@ def stored(xss_server: ApiServer) -> dict[str, Any]:
         r = st.put(f"/v1/entries/{entry_id}", json={"version": 1, "content": edited, "comment": f"修改 {PAYLOAD}"})
         assert r.status_code == 200, r.text
         for version, action in ((2, "submit"), (3, "approve")):
-            r = st.post(f"/v1/entries/{entry_id}/{action}", json={"version": version, "comment": f"{action} {PAYLOAD}"})
+            with xss_server.client("admin" if action == "approve" else "staff") as who:  # a second person approves
+                r = who.post(f"/v1/entries/{entry_id}/{action}", json={"version": version, "comment": f"{action} {PAYLOAD}"})
             assert r.status_code == 200, r.text
         # A second entry waits in the review queue.
         waiting = {**content, "slug": f"xss-review-{tag}", "title": f"XSS{tag} 待审 {PAYLOAD}", "question": "另一个问题"}

@@ -140,7 +140,7 @@ def run_swaps(server, label: str) -> None:  # type: ignore[no-untyped-def]
     published: list[int] = []
     swap_seconds: list[float] = []
     try:
-        with server.client("staff") as staff, server.client("operator") as op:
+        with server.client("staff") as staff, server.client("admin") as approver, server.client("operator") as op:
             for k in range(CYCLES):
                 got = staff.get(f"/v1/entries/{eid}")
                 probe = f"索引切换第{k}轮：{base['question']}"
@@ -150,7 +150,7 @@ def run_swaps(server, label: str) -> None:  # type: ignore[no-untyped-def]
                 r = staff.post(f"/v1/entries/{eid}/submit", json={"version": r.json()["version"]})
                 assert r.status_code == 200, r.text
                 t_pub = time.perf_counter()
-                r = staff.post(f"/v1/entries/{eid}/approve", json={"version": r.json()["version"]})
+                r = approver.post(f"/v1/entries/{eid}/approve", json={"version": r.json()["version"]})
                 assert r.status_code == 200, r.text
                 version = r.json()["published_version"]
                 published.append(version)

@@ -127,7 +127,7 @@ def _drive(server: ApiServer) -> list[int]:
         call(op, "POST", f"/v1/cases/{cid}/consultations", 201,
              json={"bodies": [f"人社局 联系人{MOBILE}"], "actions": [PII], "follow_up_by": f"张科长 {MOBILE}", "notes": PII})
         d = call(op, "POST", f"/v1/cases/{cid}/dispatch", 201, json={"platform": "美团", "note": PII}).json()
-        call(op, "POST", f"/v1/cases/{cid}/dispatch", 201, json={"platform": f"美团 {MOBILE}", "note": PII})
+        call(op, "POST", f"/v1/cases/{cid}/dispatch", 422, json={"platform": f"美团 {MOBILE}", "note": PII})  # no such sub-line
         call(op, "POST", "/v1/cases/999999/dispatch", 404, json={"platform": "美团", "note": PII})
         call(ent, "POST", f"/v1/dispatches/{d['id']}/reply", 200, json={"reply": PII, "status": "resolved"})
         call(ent, "POST", "/v1/dispatches/999999/reply", 404, json={"reply": PII})

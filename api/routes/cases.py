@@ -280,7 +280,7 @@ def channels(_: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(ru
 CASE_POLL_SECONDS = 1.0
 
 
-@router.websocket("/v1/cases/{case_id}/live")
+@router.websocket("/cases/{case_id}/live")
 async def case_live(ws: WebSocket, case_id: str) -> None:
     """Operators, staff, admin: the case view, pushed whenever it changes (a platform's reply, a colleague's
     note). Protocol: the client sends ``{"type": "auth", "token"}``; the server sends ``{"type": "case",

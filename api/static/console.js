@@ -1,11 +1,17 @@
-/* /console: the operator's live assist.
+/* /console: the operator's live assist and case workspace.
  *
  * As the operator types, the whole note goes over the WebSocket /v1/calls/{call_id}/live (debounced
- * ~150 ms); the server answers with only the sections that changed, and only those are redrawn. */
+ * ~150 ms); the server answers with only the sections that changed, and only those are redrawn.
+ * Saving makes the note a case: the note is kept as saved, and what comes up afterwards is appended in the
+ * case view below it (console-case.js). The tabs 我的个案 / 团队待办 are the workspace (console-queue.js).
+ * Keyboard: Ctrl+Enter saves (or appends a note), Ctrl+Shift+Enter saves and starts the next call, Alt+N
+ * starts a new call, Alt+1/2/3 switch tabs. */
 "use strict";
 
 (async () => {
   const { $, el, clear, show, setText, api, describe, token, clearSession, goLogin, copyText, targetName, fmtTime } = JSB;
+  const T = JSB.taxonomy;
+  const TIERS = { confident: "确定", likely: "可能", none: "仅供参考" };
   const DEBOUNCE_MS = 150;
   const MAX_WAIT_MS = 1000;
   const URGENCY = { emergency: "紧急", high: "较急", normal: "一般", low: "不急" };
@@ -29,6 +35,8 @@
   let cleared = true;  // the panels show nothing (empty note)
   let current = {};    // the latest value of each section, as the server sent it
   let picked = null;   // the referral target the operator picked (null: follow the top one)
+  let caseView = null; // the saved case of this call (console-case.js)
+  let crisis = { text: null, at: 0, danger: null };  // the last /v1/suggest asked for guidance
 
   function newCallId() {
     const rand = new Uint32Array(2);
@@ -116,10 +124,13 @@
     const v = current[section];
     if (section === "triage") renderTriage(v);
     else if (section === "suggestions") renderSuggestions(v || []);
-    else if (section === "no_good_answer") show($("no-good-answer"), !!v);
+    else if (section === "banner") show($("no-good-answer"), !!v);
+    else if (section === "no_good_answer") { if (!("banner" in current)) show($("no-good-answer"), !!v); }
+    else if (section === "clarify") renderClarify(v);
     else if (section === "referrals") renderReferrals(v || []);
     else if (section === "deadlines") renderDeadlines(v || []);
     else if (section === "emergency_contacts") renderEmergency(v || []);
+    if (section === "triage" || section === "emergency_contacts") dangerCheck();
   }
 
   function renderAll() {
@@ -135,6 +146,11 @@
     renderReferrals([]);
     renderDeadlines([]);
     renderEmergency([]);
+    renderClarify(null);
+    show($("guidance"), false);
+    show($("danger-verdict"), false);
+    setText($("verdict-status"), "");
+    crisis = { text: null, at: 0, danger: null };
   }
 
   function renderTriage(t) {
@@ -149,7 +165,7 @@
     setText(badge, URGENCY[level] || level);
     show(badge, true);
     for (const r of (t.urgency || {}).reasons || []) reasons.appendChild(el("li", { text: r.detail || r.code }));
-    setText(abstain, t.abstain ? "问题类型不确定" + (t.abstain_reason ? `（${t.abstain_reason}）` : "") : "");
+    setText(abstain, t.abstain ? "问题类型不确定：请向来电人多问几句" : "");
     show(abstain, !!t.abstain);
     const labels = new Set(t.labels || []);
     for (const s of t.issue_types || []) {
@@ -171,7 +187,7 @@
     }
     if (t.pii && t.pii.length) {
       ents.appendChild(el("dt", { text: "已遮盖的个人信息" }));
-      ents.appendChild(el("dd", { text: t.pii.join("、") }));
+      ents.appendChild(el("dd", { text: t.pii.map((k) => (T.pii || {})[k] || "个人信息").join("、") }));
     }
   }
 
@@ -186,16 +202,21 @@
 
   function renderSuggestions(list) {
     const ol = clear($("suggestions"));
-    list.forEach((s, i) => ol.appendChild(suggestionCard(s, i)));
+    // In the order of the score shown (the server sends them so; a missing score goes last).
+    const sorted = list.slice().sort((a, b) => (b.score === null || b.score === undefined ? -1 : b.score) - (a.score === null || a.score === undefined ? -1 : a.score));
+    sorted.forEach((s, i) => ol.appendChild(suggestionCard(s, i)));
   }
 
   function suggestionCard(s, i) {
     const score = s.score === null || s.score === undefined ? null : Math.round(s.score * 100);
     const status = el("span", { class: "small muted fb" });
-    const li = el("li", { class: "suggestion" + (s.good_enough ? " best" : ""), dataset: { entryId: s.entry_id, version: s.version } },
+    const tier = s.tier || (s.good_enough ? "likely" : "none");
+    const li = el("li", { class: "suggestion" + (tier === "confident" ? " best" : ""), dataset: { entryId: s.entry_id, version: s.version, tier } },
       el("div", { class: "row spread" },
         el("h3", { class: "s-title", text: s.title }),
-        el("span", { class: "small muted", text: [s.good_enough && i === 0 ? "推荐" : null, score !== null ? `匹配度 ${score}%` : null].filter(Boolean).join(" · ") })),
+        el("span", { class: "row small" },
+          el("span", { class: "tier", dataset: { tier }, text: TIERS[tier] || tier }),
+          el("span", { class: "muted", text: [tier === "confident" && i === 0 ? "推荐" : null, score !== null ? `可信度 ${score}%` : null].filter(Boolean).join(" · ") }))),
       el("p", { class: "reply", text: s.reply }),
       s.steps && s.steps.length ? el("div", {}, el("p", { class: "label", text: "步骤" }), el("ol", {}, s.steps.map((x) => el("li", { text: x })))) : null,
       s.evidence && s.evidence.length ? el("div", {}, el("p", { class: "label", text: "证据" }), el("ul", { class: "evidence" }, s.evidence.map((x) => el("li", { text: x })))) : null,
@@ -230,6 +251,56 @@
       status.dataset.state = "error";
     }
   }
+
+  function renderClarify(c) {
+    show($("clarify"), !!(c && c.options && c.options.length));
+    const ul = clear($("clarify-options"));
+    if (!c) return;
+    setText($("clarify-question"), "可以追问：" + (c.question || ""));
+    for (const o of c.options || []) ul.appendChild(el("li", { text: "· " + o.label }));
+  }
+
+  // --- crisis: the guidance shown above everything, and the operator's verdict on the danger flag ------
+  // The live frames carry urgency and emergency contacts; the guidance and the danger detector's level come
+  // with POST /v1/suggest, asked once when a crisis shows up (not on every key).
+
+  function dangerCheck() {
+    const t = current.triage || {};
+    const level = (t.urgency || {}).level;
+    const contacts = current.emergency_contacts || [];
+    const flagged = level === "emergency" || contacts.length > 0 || (t.danger && t.danger.level && t.danger.level !== "none");
+    show($("danger-verdict"), !!flagged && !!note.value.trim());
+    if (!flagged) { show($("guidance"), false); return; }
+    const text = note.value;
+    if (text === crisis.text || Date.now() - crisis.at < 3000) return;
+    crisis = { text, at: Date.now(), danger: crisis.danger };
+    api("POST", "/v1/suggest", { body: { text: text.slice(0, 5000) } }).then((res) => {
+      if (note.value !== text) return;
+      crisis.danger = (res.triage || {}).danger || null;
+      setText($("guidance-text"), res.guidance || "");
+      show($("guidance"), !!res.guidance);
+      const passive = crisis.danger && crisis.danger.level === "passive";
+      setText($("emergency").querySelector("h2"), passive ? "先确认安全：直接询问是否有轻生打算" : "紧急情况：先保安全");
+      $("emergency").dataset.level = passive ? "passive" : "now";
+    }).catch(() => { /* the live panels still show the contacts */ });
+  }
+
+  async function verdict(event) {
+    const status = $("verdict-status");
+    const body = { event };
+    if (caseId) body.case_id = caseId;
+    if (note.value.trim()) body.query = note.value.slice(0, 5000);
+    try {
+      await api("POST", "/v1/feedback", { body });
+      setText(status, event === "emergency" ? "已记录：你判断这是紧急情况（用于改进识别）" : "已记录：你判断这不是紧急情况（用于改进识别）");
+      status.dataset.state = "ok";
+    } catch (err) {
+      setText(status, "未记录：" + describe(err));
+      status.dataset.state = "error";
+    }
+  }
+  $("verdict-emergency").addEventListener("click", () => verdict("emergency"));
+  $("verdict-not").addEventListener("click", () => verdict("not_emergency"));
 
   function renderReferrals(list) {
     const picker = clear($("referral-picker"));
@@ -310,9 +381,10 @@
     show(p, true);
   }
 
-  $("save-case").addEventListener("click", async () => {
+  async function saveCase() {
+    if (caseId) return true;
     const text = note.value.trim();
-    if (!text) { caseStatus("记录是空的，先写下来电内容", "error"); return; }
+    if (!text) { caseStatus("记录是空的，先写下来电内容", "error"); note.focus(); return false; }
     const button = $("save-case");
     button.disabled = true;
     const body = { text: text.slice(0, 5000), channel: $("channel").value, call_id: callId };
@@ -323,23 +395,37 @@
       caseId = c.id;
       const cid = $("case-status");
       cid.dataset.caseId = String(c.id);
-      caseStatus(`已保存个案 #${c.id}` + (c.referral ? `，转介：${targetName(c.referral)}` : ""), "ok");
+      caseStatus(`已保存个案 #${c.id}` + (c.referral ? `，转介建议：${targetName(c.referral)}` : "") + "。之后了解到的情况请写在下面的“补充记录”里。", "ok");
       setText(button, "已保存");
+      note.readOnly = true;
+      note.classList.add("saved");
+      const box = $("call-case");
+      show(box, true);
+      caseView = CaseView.mount(box, c.id);
+      caseView.focusNote();
+      CaseQueue.counts();
+      return true;
     } catch (err) {
       caseStatus("保存失败：" + describe(err), "error");
       button.disabled = false;
+      return false;
     }
-  });
+  }
 
-  $("new-call").addEventListener("click", () => {
-    if (note.value.trim() && !caseId && !confirm("当前记录还没保存，确定开始新来电？")) return;
+  function newCall(ask = true) {
+    if (ask && note.value.trim() && !caseId && !confirm("当前记录还没保存，确定开始新来电？")) return;
     note.value = "";
+    note.readOnly = false;
+    note.classList.remove("saved");
     caseId = null;
     picked = null;
     current = {};
     clearPanels();
     show($("case-status"), false);
     delete $("case-status").dataset.caseId;
+    if (caseView) { caseView.close(); caseView = null; }
+    clear($("call-case"));
+    show($("call-case"), false);
     const button = $("save-case");
     button.disabled = false;
     setText(button, "保存个案");
@@ -348,7 +434,52 @@
     ws = null;
     if (old) old.close(1000);
     connect();
+    counter();
+    openTab("call");
     note.focus();
+  }
+
+  async function saveAndNext() {
+    if (!note.value.trim() && !caseId) { newCall(false); return; }
+    if (await saveCase()) newCall(false);
+  }
+
+  $("save-case").addEventListener("click", saveCase);
+  $("save-next").addEventListener("click", saveAndNext);
+  $("new-call").addEventListener("click", () => newCall());
+
+  function counter() {
+    const n = note.value.length;
+    setText($("note-count"), n ? `${n} / 5000 字` : "");
+  }
+  note.addEventListener("input", counter);
+
+  // --- tabs and keys ---------------------------------------------------------------------------
+
+  function openTab(name) {
+    document.querySelectorAll(".tabs .tab").forEach((t) => t.setAttribute("aria-selected", String(t.dataset.tab === name)));
+    show($("tab-call"), name === "call");
+    show($("tab-queue"), name !== "call");
+    if (name === "call") CaseQueue.hide();
+    else CaseQueue.show(name);
+  }
+  document.querySelectorAll(".tabs .tab").forEach((t) => t.addEventListener("click", () => openTab(t.dataset.tab)));
+
+  document.addEventListener("keydown", (ev) => {
+    const ctrl = ev.ctrlKey || ev.metaKey;
+    if (ctrl && ev.key === "Enter" && ev.shiftKey) { ev.preventDefault(); saveAndNext(); return; }
+    if (ctrl && ev.key === "Enter" && ev.target === note) {
+      ev.preventDefault();
+      if (caseId && caseView) caseView.focusNote(); else saveCase();
+      return;
+    }
+    if (ev.altKey && !ctrl && (ev.key === "n" || ev.key === "N" || ev.code === "KeyN")) { ev.preventDefault(); newCall(); return; }
+    if (ev.altKey && !ctrl && ["1", "2", "3"].includes(ev.key)) {
+      ev.preventDefault();
+      const tab = { 1: "call", 2: "mine", 3: "team" }[ev.key];
+      openTab(tab);
+      if (tab === "call") note.focus(); else setTimeout(CaseQueue.focusList, 300);
+    }
   });
 
   // --- WeChat conversations --------------------------------------------------------------------
@@ -481,12 +612,30 @@
 
     $("wx-back").addEventListener("click", backToList);
     $("wx-refresh").addEventListener("click", () => (openId === null ? loadList() : openConversation(openId)));
-    loadList();
-    setInterval(loadList, LIST_MS);
+    // Say so when the channel is off, rather than "no conversations".
+    api("GET", "/v1/channels").then((ch) => {
+      const off = $("wx-off");
+      if (!ch.wechat_receiving) {
+        setText(off, "微信公众号渠道未开启：服务器没有配置公众号（Token），不会收到工人的微信消息。需要开通时请联系管理员。");
+        show(off, true);
+        show($("wx-empty"), false);
+        show($("wx-refresh"), false);
+        return;
+      }
+      if (!ch.wechat_sending) {
+        setText(off, "可以收到微信消息，但未配置公众号 AppID 和 AppSecret：回复暂时发不出去。");
+        show(off, true);
+      }
+      loadList();
+      setInterval(loadList, LIST_MS);
+    }).catch((err) => wxStatus("wx-status", "微信渠道状态载入失败：" + describe(err), "error"));
   }
 
   clearPanels();
   connect();
   wechatPanel();
-  note.focus();
+  CaseQueue.counts();
+  const wanted = new URLSearchParams(location.search).get("case");
+  if (wanted && /^\d+$/.test(wanted)) { openTab("team"); CaseQueue.openCase(parseInt(wanted, 10)); }
+  else note.focus();
 })();

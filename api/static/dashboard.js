@@ -1,8 +1,12 @@
-/* /dashboard: figures from GET /v1/stats drawn as inline SVG (no chart library). */
+/* /dashboard: the workspace (GET /v1/dashboard: open cases, 回访 due and overdue, dispatches past their SLA,
+ * the worker channel week by week, early-warning alerts; an operator sees their own) and, for staff, the case
+ * history from GET /v1/stats. Charts are inline SVG (no chart library) with "nice" axis ticks (1, 2, 5 x 10^n). */
 "use strict";
 
 (async () => {
-  const { $, el, clear, setText, api, describe, issueName, targetName } = JSB;
+  const { $, el, clear, setText, api, describe, issueName, targetName, fmtTime } = JSB;
+  const T = JSB.taxonomy;
+  const named = (map, key) => ((T[map] || {})[key]) || key;
   const COLORS = ["#2f6fdf", "#e8772e", "#2e9e5b", "#c8393b", "#8a5cc2", "#8c6d3f", "#d95fa8", "#6b7b8c", "#b5b82c", "#1fb3c4"];
   const W = 640;
   const H = 240;
@@ -21,6 +25,20 @@
 
   const who = await JSB.guard();
   if (!who) return;
+  const staff = who.role === "staff" || who.role === "admin";
+  document.querySelectorAll(".staff-only").forEach((n) => { n.hidden = !staff; });
+
+  /** Axis ticks for counts from 0 to at least ``max``: whole numbers, evenly spaced by 1, 2 or 5 x 10^n, about
+   * ``want`` of them (0, 1, 2, 3 / 0, 2, 4, 6 / 0, 5, 10 ...), never 0, 3, 5. */
+  function niceTicks(max, want = 4) {
+    const top = Math.max(1, Math.ceil(max));
+    const raw = top / want;
+    const mag = 10 ** Math.floor(Math.log10(raw));
+    const step = Math.max(1, [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || 10 * mag);
+    const ticks = [];
+    for (let v = 0; v < top + step; v += step) { ticks.push(v); if (v >= top) break; }
+    return ticks;
+  }
 
   function svg(tag, attrs, ...children) { return el("svg:" + tag, attrs, ...children); }
 
@@ -55,15 +73,16 @@
       return { bucket: s.bucket, counts };
     });
     const allKeys = other ? [...keys, "(other)"] : keys;
-    const max = Math.max(1, ...rows.map((r) => Object.values(r.counts).reduce((a, b) => a + b, 0)));
+    const ticks = niceTicks(Math.max(1, ...rows.map((r) => Object.values(r.counts).reduce((a, b) => a + b, 0))));
+    const max = ticks[ticks.length - 1];
     const plotW = W - PAD.l - PAD.r;
     const plotH = H - PAD.t - PAD.b;
     const bw = plotW / rows.length;
     const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart-svg", role: "img", "aria-label": section.querySelector("h2").textContent });
-    for (const f of [0, 0.5, 1]) {
-      const y = PAD.t + plotH * (1 - f);
+    for (const v of ticks) {
+      const y = PAD.t + plotH * (1 - v / max);
       chart.appendChild(svg("line", { x1: PAD.l, x2: W - PAD.r, y1: y, y2: y, class: "gridline" }));
-      chart.appendChild(svg("text", { x: PAD.l - 4, y: y + 4, class: "axis", "text-anchor": "end", text: String(Math.round(max * f)) }));
+      chart.appendChild(svg("text", { x: PAD.l - 4, y: y + 4, class: "axis tick", "text-anchor": "end", text: String(v) }));
     }
     const every = Math.ceil(rows.length / 8);
     rows.forEach((r, i) => {
@@ -96,7 +115,8 @@
     const groupH = measures.length * bh + gap;
     const left = 150;
     const h = rows.length * groupH + 10;
-    const max = Math.max(1, ...rows.flatMap((r) => measures.map((m) => r[m.key] || 0)));
+    const max = niceTicks(Math.max(1, ...rows.flatMap((r) => measures.map((m) => r[m.key] || 0))))
+      .slice(-1)[0];
     const chart = svg("svg", { viewBox: `0 0 ${W} ${h}`, class: "chart-svg", role: "img", "aria-label": section.querySelector("h2").textContent });
     rows.forEach((r, i) => {
       const y0 = 5 + i * groupH;
@@ -112,6 +132,78 @@
     clear(box).appendChild(chart);
     legend(ul, measures.map((m) => m.name), (k) => k);
   }
+
+  // --- the workspace -------------------------------------------------------------------------------
+
+  function figure(id, n, alert) {
+    const box = $(id);
+    setText(box.querySelector(".n"), n === null || n === undefined ? "–" : String(n));
+    box.dataset.alert = String(!!alert && n > 0);
+  }
+
+  async function loadWorkspace() {
+    const params = new URLSearchParams();
+    if (staff) params.set("scope", $("ws-scope").value);
+    try {
+      const d = await api("GET", "/v1/dashboard?" + params);
+      const o = d.open_cases;
+      setText($("ws-summary"), (d.scope === "mine" ? `${who.name} 的个案与转办` : "全体接线员") + ` · 截至 ${d.today}`);
+      figure("fig-open", o.total);
+      figure("fig-emergency", (o.by_urgency.emergency || 0) + (o.by_urgency.high || 0), true);
+      figure("fig-unassigned", d.scope === "mine" ? null : o.unassigned, true);
+      $("fig-unassigned").hidden = d.scope === "mine";
+      figure("fig-due", d.followups.due, false);
+      figure("fig-overdue", d.followups.overdue, true);
+      figure("fig-awaiting", d.dispatches.awaiting, false);
+      figure("fig-late", d.dispatches.beyond_sla, true);
+      hbars($("chart-open"), Object.entries(o.by_urgency).map(([k, n]) => ({ key: k, n })), [{ key: "n", name: "个案" }],
+        (r) => named("urgency", r.key));
+      workerChart(d.worker_weeks || []);
+      const late = clear($("late-list"));
+      for (const x of d.dispatches.late) {
+        late.appendChild(el("li", { class: "late-dispatch" }, el("a", { href: `/console?case=${x.case_id}`, text: `转办 #${x.id}（个案 #${x.case_id}）→ ${x.platform}` }),
+          el("span", { class: "small error", text: ` 已超时 ${x.hours_over} 小时（时限 ${fmtTime(x.due_at)}）` })));
+      }
+      if (!d.dispatches.late.length) late.appendChild(el("li", { class: "muted small", text: "没有超过答复时限的转办。" }));
+      const due = clear($("due-list"));
+      for (const c of d.followups.cases) {
+        const overdue = c.next_followup_on && c.next_followup_on < d.today;
+        due.appendChild(el("li", {}, el("a", { href: `/console?case=${c.id}`, text: `${c.reference || "个案 #" + c.id}` }),
+          el("span", { class: "small " + (overdue ? "error" : "warn"), text: ` 回访 ${c.next_followup_on}${overdue ? "（已逾期）" : "（今天）"} · ${named("urgency", c.urgency)} · ${c.assignee || "未接手"}` })));
+      }
+      if (!d.followups.cases.length) due.appendChild(el("li", { class: "muted small", text: "没有到期的回访。" }));
+      setText($("alerts-window"), d.alerts_window ? `${d.alerts_window[0]} 至 ${d.alerts_window[1]}` : "");
+      const al = clear($("alert-list"));
+      const DIM = { platform: "平台", district: "区县", station: "站点" };
+      for (const a of d.alerts) {
+        al.appendChild(el("li", { class: "alert-item" }, el("strong", { text: `${DIM[a.dimension] || a.dimension}「${a.value}」· ${issueName(a.issue_type)}` }),
+          el("span", { class: "small warn", text: ` 近 7 天 ${a.count} 件，按此前水平约 ${a.expected} 件（${a.ratio} 倍）` })));
+      }
+      if (!d.alerts.length) al.appendChild(el("li", { class: "muted small", text: "没有预警。" }));
+    } catch (err) {
+      JSB.flash("工作台载入失败：" + describe(err), "error", 0);
+    }
+  }
+
+  /** Worker questions per week: answered and not answered stacked, hand-offs beside them; the answer rate below. */
+  function workerChart(weeks) {
+    const series = weeks.map((w) => ({ bucket: w.week, counts: { answered: w.answered, unanswered: w.asked - w.answered } }));
+    const totals = { answered: 0, unanswered: 0 };
+    weeks.forEach((w) => { totals.answered += w.answered; totals.unanswered += w.asked - w.answered; });
+    stacked($("chart-worker"), series.some((s) => s.counts.answered + s.counts.unanswered) ? series : [], totals,
+      (k) => ({ answered: "答上", unanswered: "没答上" }[k] || k));
+    const asked = weeks.filter((w) => w.asked || w.handoffs);
+    if (!asked.length) { empty($("chart-worker").querySelector(".svg-box"), "这段时间工人没有提问，也没有转人工。"); setText($("worker-rate"), ""); return; }
+    setText($("worker-rate"), "每周（周一起）答上率与转人工：" + asked.slice(-8).map((w) =>
+      `${w.week.slice(5)} ${w.answer_rate === null ? "—" : Math.round(w.answer_rate * 100) + "%"}，转人工 ${w.handoffs}`).join(" · "));
+  }
+
+  if (staff) $("ws-scope").addEventListener("change", loadWorkspace);
+  loadWorkspace();
+  setInterval(loadWorkspace, 60000);
+  if (!staff) return;
+
+  // --- the case history (staff) --------------------------------------------------------------------
 
   async function load() {
     const days = $("s-days").value || "90";

@@ -19,8 +19,13 @@
     restore: "恢复", rollback: "回滚", flag: "标记过时", import: "导入", draft_from_gap: "由知识缺口生成草稿",
     dispatch: "转办平台", dispatch_reply: "平台答复", consult: "多部门会商", add_user: "新增用户",
     disable_user: "停用用户", add_key: "新增 API 密钥", revoke_key: "吊销 API 密钥",
-    accept_paraphrase: "采纳同义问法", reject_paraphrase: "拒绝同义问法",
+    accept_paraphrase: "采纳同义问法", reject_paraphrase: "拒绝同义问法", case_note: "追加个案记录", claim: "接手个案",
+    refer: "记录转介", referral_outcome: "记录转介结果", dispatch_reopen: "重新打开转办", gap_paraphrases: "由知识缺口加入同义问法",
+    login: "登录", logout: "退出登录",
   };
+  const ROLE_NAMES = taxonomy.roles || {};
+  const SECOND_APPROVER = !!(taxonomy.rules || {}).second_approver;
+  const CONTENT_ACTIONS = new Set(["create", "edit", "rollback", "import"]);
   const ALLOWED = {
     draft: ["submit", "archive"], in_review: ["approve", "reject", "archive"],
     published: ["archive", "flag"], archived: ["restore"],
@@ -166,7 +171,10 @@
     $("ed-case-actions").value = ((c.case && c.case.actions) || []).join("\n");
     $("ed-case-outcome").value = (c.case && c.case.outcome) || "";
     $("ed-comment").value = "";
+    $("ed-slug").dataset.auto = c.slug ? "false" : "true";
     caseBox();
+    EntryForm.clearErrors();
+    EntryForm.measureAll();
     dirty = false;
   }
 
@@ -176,7 +184,7 @@
     const base = editing ? JSON.parse(JSON.stringify(editing.view.content)) : {};
     const c = Object.assign(base, {
       kind: editing ? editing.view.content.kind : $("ed-kind").value,
-      slug: editing ? editing.view.content.slug : $("ed-slug").value.trim(),
+      slug: editing ? editing.view.content.slug : ($("ed-slug").value.trim() || null),
       title: $("ed-title").value.trim(),
       question: $("ed-question").value.trim(),
       paraphrases: lines($("ed-paraphrases").value),
@@ -204,6 +212,19 @@
     return c;
   }
 
+  // The slug follows the title (its pinyin, from the server) until someone types their own.
+  const suggestSlug = JSB.debounce(async () => {
+    const slug = $("ed-slug");
+    const title = $("ed-title").value.trim();
+    if (editing || slug.dataset.auto !== "true" || !title) return;
+    try {
+      const res = await api("GET", "/v1/entries/slug?" + new URLSearchParams({ title: title.slice(0, 300) }));
+      if (!editing && slug.dataset.auto === "true" && $("ed-title").value.trim() === title) slug.value = res.slug;
+    } catch (_) { /* the server makes one on save anyway */ }
+  }, 300);
+  $("ed-title").addEventListener("input", suggestSlug);
+  $("ed-slug").addEventListener("input", () => { $("ed-slug").dataset.auto = $("ed-slug").value.trim() ? "false" : "true"; });
+
   function caseBox() {
     const kind = editing ? editing.view.content.kind : $("ed-kind").value;
     show($("case-box"), kind === "past_case");
@@ -213,6 +234,7 @@
   $("ed-form").addEventListener("change", () => { dirty = true; });
 
   function clearMessages() {
+    EntryForm.clearErrors();
     show($("ed-error"), false);
     clear($("ed-error-details"));
     show($("ed-conflict"), false);
@@ -220,9 +242,18 @@
   }
 
   function showError(err, prefix) {
-    setText($("ed-error"), (prefix || "") + describe(err));
+    // Beside each field it names; the first one scrolled into view. What names no field is listed up here.
+    const fieldErrors = EntryForm.fromServer(err);
+    const rest = EntryForm.showErrors(fieldErrors);
+    const placed = fieldErrors.length - rest.length;
+    setText($("ed-error"), (prefix || "") + describe(err) + (placed ? `（${placed} 处，见字段旁的红字）` : ""));
     show($("ed-error"), true);
+    if (!placed) $("ed-error").scrollIntoView({ block: "center" });
     const details = clear($("ed-error-details"));
+    if (fieldErrors.length) {
+      rest.forEach((e) => details.appendChild(el("li", { text: e.message })));
+      return;
+    }
     if (err && Array.isArray(err.details)) {
       for (const d of err.details.slice(0, 20)) {
         if (d && d.line !== undefined) details.appendChild(el("li", { text: `第 ${d.line} 行：${d.message}` }));
@@ -311,6 +342,14 @@
     clearMessages();
     const content = formContent();
     const comment = $("ed-comment").value.trim() || undefined;
+    const problems = EntryForm.check(content);
+    if (problems.length) {
+      const rest = EntryForm.showErrors(problems);
+      setText($("ed-error"), `有 ${problems.length} 处需要修改，见字段旁的红字。`);
+      show($("ed-error"), true);
+      rest.forEach((e) => $("ed-error-details").appendChild(el("li", { text: e.message })));
+      return false;
+    }
     const button = $("ed-save");
     button.disabled = true;
     try {
@@ -433,9 +472,22 @@
       });
       clear($("diff"));
       show($("ed-history"), true);
+      approveRule(revs);
     } catch (err) {
       JSB.flash("历史载入失败：" + describe(err), "error");
     }
+  }
+
+  /** The second-approver rule: whoever wrote the version under review may not approve it. */
+  function approveRule(revs) {
+    const hint = $("ed-approve-hint");
+    const button = $("ed-actions").querySelector('button[data-action="approve"]');
+    const lastApproval = Math.max(0, ...revs.filter((r) => r.action === "approve").map((r) => r.version));
+    const writers = new Set(revs.filter((r) => r.version > lastApproval && CONTENT_ACTIONS.has(r.action)).map((r) => r.author));
+    const blocked = SECOND_APPROVER && editing && editing.view.status === "in_review" && writers.has(who.name);
+    if (blocked) button.disabled = true;
+    setText(hint, blocked ? `须由另一位工作人员批准发布：你参与撰写了这一版（撰写人：${Array.from(writers).join("、")}）。` : "");
+    show(hint, !!blocked);
   }
 
   function picked(name) {
@@ -554,8 +606,9 @@
           el("p", { class: "small muted", text: [(c.issue_types || []).map(issueName).join("、"),
             Object.entries(c.sources || {}).map(([s, n]) => `${s === "worker" ? "劳动者" : "接线员"} ${n}`).join("，")].filter(Boolean).join(" · ") }),
           el("ul", { class: "examples" }, (c.examples || []).map((x) => el("li", { text: x }))),
+          nearestBox(c, status),
           el("div", { class: "row" },
-            el("button", { type: "button", class: "draft", text: "生成草稿", onclick: (e) => draftFromGap(c, e.currentTarget, status) }),
+            el("button", { type: "button", class: "draft", text: "都不合适：新建草稿", onclick: (e) => draftFromGap(c, e.currentTarget, status) }),
             status)));
       }
     } catch (err) {
@@ -563,6 +616,54 @@
     }
   }
   $("gap-filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadGaps(); });
+
+  /** The existing entries nearest to a gap: check them first; the questions can become one's paraphrases
+   * (a new draft revision, reviewed and approved like any edit) instead of a duplicate entry. */
+  function nearestBox(c, status) {
+    const box = el("div", { class: "near" });
+    const draw = (near) => {
+      clear(box);
+      const entries = (near && near.entries) || [];
+      if (!entries.length) { box.appendChild(el("p", { class: "small muted", text: "没有找到相近的已发布条目。" })); return; }
+      box.appendChild(el("p", { class: "small", text: "已有的相近条目（先看看能不能用，避免重复）：" }));
+      box.appendChild(el("ul", { class: "plain" }, entries.map((e) => el("li", { class: "near-entry", dataset: { entryId: e.entry_id } },
+        entryLink(e.entry_id, e.title),
+        el("span", { class: "small muted", text: ` ${{ confident: "很相近", likely: "可能相近", none: "不太相近" }[e.tier] || ""}` +
+          (e.score === null || e.score === undefined ? "" : ` · ${Math.round(e.score * 100)}%`) + " " }),
+        el("button", { type: "button", class: "small add-paraphrases", text: "把这些问题加为该条目的同义问法",
+          onclick: (ev) => addParaphrases(c, e, ev.currentTarget, status) })))));
+    };
+    if (c.nearest !== undefined) draw(c.nearest);
+    else {
+      box.appendChild(el("button", { type: "button", class: "small find-near", text: "查找相近条目", onclick: async (ev) => {
+        ev.currentTarget.disabled = true;
+        try { draw(await api("POST", "/v1/gaps/nearest", { body: { question_ids: c.question_ids } })); }
+        catch (err) { setText(status, "查找失败：" + describe(err)); ev.currentTarget.disabled = false; }
+      } }));
+    }
+    return box;
+  }
+
+  async function addParaphrases(c, e, button, status) {
+    button.disabled = true;
+    try {
+      const res = await api("POST", "/v1/gaps/paraphrases", { body: { question_ids: c.question_ids, entry_id: e.entry_id } });
+      status.dataset.state = "ok";
+      if (!res.added.length) {
+        setText(status, "这些问法条目里都已经有了，没有改动。");
+        button.disabled = false;
+        return;
+      }
+      setText(status, `已把 ${res.added.length} 个问题加为「${res.entry.title}」的同义问法：生成草稿第 ${res.entry.version} 版，` +
+        "请提交审核，由另一位工作人员批准后生效。" + (res.skipped.length ? `（${res.skipped.length} 个已有或超出 40 个上限，未加）` : ""));
+      openTab("entries");
+      load(res.entry);
+    } catch (err) {
+      setText(status, "加入失败：" + describe(err));
+      status.dataset.state = "error";
+      button.disabled = false;
+    }
+  }
 
   async function draftFromGap(c, button, status) {
     button.disabled = true;
@@ -736,7 +837,7 @@
       const tbody = clear($("audit-table").tBodies[0]);
       for (const r of rows) {
         tbody.appendChild(el("tr", {},
-          el("td", { class: "small nowrap", text: fmtTime(r.at) }), el("td", { text: r.actor }), el("td", { text: r.role }),
+          el("td", { class: "small nowrap", text: fmtTime(r.at) }), el("td", { text: r.actor }), el("td", { text: ROLE_NAMES[r.role] || r.role }),
           el("td", { text: ACTION_NAMES[r.action] || r.action }),
           el("td", { class: "nowrap" }, /^entry:\d+$/.test(r.target || "")
             ? el("a", { href: "#", text: r.target, onclick: (e) => { e.preventDefault(); openTab("entries"); openEntry(parseInt(r.target.slice(6), 10)); } })
@@ -751,6 +852,8 @@
   $("audit-filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadAudit(); });
 
   // --- start -----------------------------------------------------------------------------------
+
+  EntryForm.install();
 
   const wanted = new URLSearchParams(location.search).get("entry");
   openTab("entries");
