@@ -22,8 +22,8 @@ models: install
 	$(BIN)/jishibang models build
 	$(BIN)/jishibang kb seed
 	$(BIN)/jishibang kb reindex --if-stale
-	$(BIN)/jishibang train search --if-missing
 	$(BIN)/jishibang train triage --if-missing
+	$(BIN)/jishibang train search --if-missing
 
 serve: models
 	$(BIN)/jishibang serve --demo

@@ -234,7 +234,7 @@ def train_triage_cmd(
 def _retrain_with_feedback(max_f1_drop: float | None, variants: list[str] | None, Cs: list[float] | None,
                            use_embeddings: bool) -> dict[str, Any]:
     from kb.db import make_engine, migrate, session_factory
-    from models.feedback_data import load_corrections
+    from models.feedback_data import load_corrections, load_danger_corrections
     from models.promotion import GatePolicy, retrain_with_feedback
     from triage.features import VARIANTS
 
@@ -245,14 +245,16 @@ def _retrain_with_feedback(max_f1_drop: float | None, variants: list[str] | None
     migrate(settings.sqlalchemy_url)
     engine = make_engine(settings.sqlalchemy_url)
     try:
-        corrections = load_corrections(session_factory(engine))
+        factory = session_factory(engine)
+        corrections = load_corrections(factory)
+        danger = load_danger_corrections(factory)
     finally:
         engine.dispose()
     policy = GatePolicy(max_f1_drop=settings.promotion_max_f1_drop if max_f1_drop is None else max_f1_drop)
     return retrain_with_feedback(settings.model_dir, settings.embedding_model_path, settings.shared_dir,
                                  settings.triage_reports_dir, corrections, policy, variants=variants or None,
                                  Cs=Cs or None, use_embeddings=use_embeddings,
-                                 embedder_options=settings.embedder_options)
+                                 embedder_options=settings.embedder_options, danger_corrections=danger)
 
 
 @eval_app.command("triage", epilog="Example: jishibang eval triage")
@@ -265,6 +267,29 @@ def eval_triage_cmd(
     settings = get_settings()
     settings.ensure_dirs()
     _print_json(evaluate_current(settings.shared_dir, settings.triage_reports_dir, _triager(version)))
+
+
+@eval_app.command("urgency", epilog="Example: jishibang eval urgency > urgency.json")
+def eval_urgency_cmd(
+    no_blind: Annotated[bool, typer.Option("--no-blind", help="Only the held-out splits, not the blind sets.")] = False,
+) -> None:
+    """The danger-now detector, urgency and the first referral on the blind crisis and triage sets (written by
+    people who never saw the corpus or the cue files) and the held-out crisis split (JSON)."""
+    from models.urgency_eval import evaluate
+
+    settings = get_settings()
+    _print_json(evaluate(_triager(), settings.shared_dir, blind=not no_blind))
+
+
+@eval_app.command("answers", epilog="Example: jishibang eval answers > answers.json")
+def eval_answers_cmd() -> None:
+    """Worker answers and operator suggestions end to end on the blind set (kb/eval/blind) and the real lawbench
+    labour consultations: acceptable first, wrong confident answers, tiers, banner, by channel (JSON)."""
+    from models.answer_eval import evaluate
+
+    rt = _runtime()
+    rt.index.load_or_build(_bar())
+    _print_json(evaluate(rt.assistant, rt.settings.shared_dir))
 
 
 @bench_app.command("triage", epilog="Example: jishibang bench triage --messages 500")
@@ -509,8 +534,9 @@ def kb_import(
 def _search_json(result) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from dataclasses import asdict
 
-    return {"abstain": result.abstain, "reason": result.reason, "mode": result.mode,
-            "hits": [asdict(h) for h in result.hits]}
+    return {"abstain": result.abstain, "tier": result.tier,
+            "confidence": None if result.confidence != result.confidence else result.confidence,
+            "reason": result.reason, "mode": result.mode, "hits": [asdict(h) for h in result.hits]}
 
 
 @app.command(epilog='Example: jishibang search "站长收押金不退怎么办" --json ; jishibang search --jsonl queries.jsonl')
@@ -521,7 +547,9 @@ def search(
     k: Annotated[int, typer.Option(help="Hits to return.", min=1, max=50)] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the default for --jsonl).")] = False,
 ) -> None:
-    """Search published entries: {"abstain": bool, "hits": [...]} with calibrated scores."""
+    """Search published entries as operators do (triage's issue types included): {"tier", "hits": [...]}."""
+    from triage.errors import TextError
+
     if (query is None) == (jsonl is None):
         raise CliError("give either QUERY or --jsonl FILE")
     if mode not in ("hybrid", "bm25", "dense"):
@@ -531,13 +559,16 @@ def search(
     if query is not None:
         if not query.strip():
             raise CliError("the query is empty")
-        result = rt.index.search(query, k=k, mode=mode)
+        try:
+            result = rt.assistant.lookup(query, k=k, mode=mode)
+        except TextError as exc:
+            raise CliError(exc.en) from exc
         if as_json:
             _print_json(_search_json(result))
         else:
-            typer.echo("no good answer (abstain)" if result.abstain else "")
+            typer.echo(f"tier: {result.tier}" + (f" ({result.reason})" if result.reason else ""))
             for h in result.hits:
-                typer.echo(f"{h.score:.2f}  {h.slug}  {h.title}  [{','.join(h.retrievers)}]")
+                typer.echo(f"{h.score:.2f}  {h.tier:9}  {h.slug}  {h.title}  [{','.join(h.retrievers)}]")
         return
     assert jsonl is not None
     if not jsonl.exists():
@@ -550,46 +581,54 @@ def search(
             text = row["text"]
             if not isinstance(text, str) or not text.strip():
                 raise ValueError("text is empty")
-            out = {"id": row.get("id", n), **_search_json(rt.index.search(text, k=k, mode=mode))}
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            out = {"id": row.get("id", n), **_search_json(rt.assistant.lookup(text, k=k, mode=mode))}
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, TextError) as exc:
             out = {"id": n, "error": f"line {n}: {exc}"}
         typer.echo(json.dumps(out, ensure_ascii=False))
 
 
 @train_app.command("search", epilog="Example: jishibang train search")
 def train_search_cmd(
-    if_missing: Annotated[bool, typer.Option(help="Do nothing when a calibrator fitted on the configured "
-                                            "embedding vectors exists.")] = False,
+    if_missing: Annotated[bool, typer.Option(help="Do nothing when a ranking model that matches the index's "
+                                            "vectors, dictionary and features exists.")] = False,
 ) -> None:
-    """Fit the search-score calibrator on held-out signals (never on the evaluation queries)."""
-    from models.search_calibration import collect, fit
-
-    from kb.search import Calibrator
-    from triage.embedder import embedding_id
+    """Fit the ranking model (reranker, answer decision, tiers) on the calibration queries, never on the
+    evaluation or blind sets. Needs the triage model (`jishibang train triage` first)."""
+    from kb.errors import RankingModelError
+    from kb.ranking import RankingModel
+    from models.answer_training import collect, fit, labelled_queries
 
     settings = get_settings()
-    existing = Calibrator.load(settings.search_calibrator_path)
-    wanted = embedding_id(settings.embedding_model_path, **settings.embedder_options)
-    if if_missing and existing is not None and existing.model_id == wanted:
-        _print_json({"skipped": True, "path": str(settings.search_calibrator_path)})
-        return
     rt = _runtime()
+    if if_missing:
+        try:
+            existing = RankingModel.load(settings.ranking_model_path)
+            if existing is not None:
+                existing.check(rt.index.ranking_record())
+                _print_json({"skipped": True, "path": str(settings.ranking_model_path)})
+                return
+        except RankingModelError as exc:
+            typer.echo(f"refitting: {exc}", err=True)
     searcher = rt.index.load_or_build(_bar())
-    calibrator = fit(collect(searcher, settings.shared_dir), model_id=rt.index.model_id)
-    calibrator.save(settings.search_calibrator_path)
-    _print_json(calibrator.params)
+    queries = labelled_queries(searcher, settings.shared_dir)
+    collected = collect(searcher, queries, rt.triager.analyse_many)
+    record = {**rt.index.ranking_record(), "triage_model": rt.triager.model.manifest.get("version")}
+    model = fit(searcher, collected, record)
+    model.save(settings.ranking_model_path)
+    _print_json({"path": str(settings.ranking_model_path), **model.report})
 
 
 @eval_app.command("search", epilog="Example: jishibang eval search")
 def eval_search_cmd(
     statutes: Annotated[bool, typer.Option(help="Also run the lawbench real-data check (slow the first time).")] = False,
 ) -> None:
-    """hit@1, hit@3, MRR and off-topic false answers for BM25, dense and hybrid, side by side."""
+    """Acceptable@1/@3, preferred@1, MRR, tiers and wrong confident answers for BM25, dense and hybrid, with
+    triage's issue types as served (kb/eval; never used for fitting)."""
     from models.search_eval import evaluate, load_queries, statute_recall
 
     rt = _runtime()
     searcher = rt.index.load_or_build(_bar())
-    report = evaluate(searcher, load_queries())
+    report = evaluate(searcher, load_queries(), analyse=rt.triager.analyse_many)
     if statutes:
         report["lawbench_statutes"] = statute_recall(_statute_searcher(rt), rt.settings.shared_dir)
     _print_json(report)
@@ -642,7 +681,7 @@ def simulate_traffic_cmd(
             data_dir or Path(tmp), days=days, per_day=per_day, cases_per_day=cases_per_day, seed=seed,
             dense=not bm25_only, triage=not bm25_only, embedding_model=settings.embedding_model_path,
             embedder_options=settings.embedder_options, model_dir=settings.model_dir,
-            calibrator_path=settings.search_calibrator_path,
+            ranking_path=settings.ranking_model_path,
             cached_vectors=settings.index_dir / "entries" / "vectors.npz", progress=True)
     _print_json(report)
 

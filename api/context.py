@@ -14,6 +14,7 @@ from hotline.audit import AuditLog
 from hotline.cases import CaseStore
 from hotline.feedback import FeedbackLog, QuestionLog
 from hotline.paraphrases import ParaphraseProposals
+from hotline.sealing import Sealer, secret_from
 from hotline.standing import Standings
 from hotline.wechat.service import WeChat, WeChatConfig
 from kb.db import make_engine, migrate, session_factory
@@ -44,6 +45,8 @@ class Runtime:
     paraphrases: ParaphraseProposals = field(init=False, repr=False)
     # The WeChat Official Account channel (set by open_runtime; receiving is off without wechat_token).
     wechat: WeChat = field(init=False, repr=False)
+    # Seals personal data kept for a purpose (a worker's call-back number).
+    sealer: Sealer = field(init=False, repr=False)
 
     @property
     def triager(self) -> Triager:
@@ -62,7 +65,7 @@ def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
     store = EntryStore(factory, today=date.today)
     embedder = Embedder(settings.embedding_model_path, **settings.embedder_options)  # type: ignore[arg-type]
     index = IndexManager(store, settings.index_dir / "entries", embedder, embedder.identity,
-                         calibrator_path=settings.search_calibrator_path, hnsw_above=settings.hnsw_above)
+                         ranking_path=settings.ranking_model_path, hnsw_above=settings.hnsw_above)
     questions = QuestionLog(factory)
     holder: list[Runtime] = []
     standings = Standings(factory)
@@ -73,6 +76,8 @@ def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
     rt.standings = standings
     rt.paraphrases = ParaphraseProposals(factory, store, embedder.encode_queries)
     rt.wechat = WeChat(wechat_config(settings), factory, assistant, rt.cases, assistant.contacts)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    rt.sealer = Sealer(secret_from(secret, settings.data_dir))
     holder.append(rt)
     return rt
 

@@ -102,6 +102,20 @@ class DeadlineOut(BaseModel):
     unverified: bool
 
 
+class DangerReasonOut(BaseModel):
+    code: str
+    detail: str
+
+
+class DangerOut(BaseModel):
+    level: Literal["none", "passive", "now"] = Field(description="none; passive (suicidal thoughts, no danger now: "
+                                                                 "ask directly, 12356 first); now (110/120 first).")
+    kind: str | None = None
+    probability: float = Field(description="The danger-now detector's probability.")
+    reasons: list[DangerReasonOut] = Field(default_factory=list, description="Cue words, and the context that "
+                                                                             "made them not count (hyperbole, past, news).")
+
+
 class TriageOut(BaseModel):
     text_masked: str
     pii: list[str]
@@ -114,6 +128,7 @@ class TriageOut(BaseModel):
     deadlines: list[DeadlineOut]
     referrals: list[ReferralOut]
     model_version: str | None
+    danger: DangerOut | None = None
 
 
 class Suggestion(BaseModel):
@@ -130,10 +145,13 @@ class Suggestion(BaseModel):
     as_of: date = Field(description="When this revision was published.")
     review_by: date | None
     unverified: list[str]
-    score: float | None = Field(description="Calibrated probability that the entry answers the note.")
-    good_enough: bool
-    standing: float = Field(default=1.0, description="The multiplier its feedback standing gave its rank (bounded; "
-                                                     "not part of the score).")
+    score: float | None = Field(description="The reranker's probability that the entry answers the note (x its "
+                                            "feedback standing); suggestions are ordered by it.")
+    tier: Literal["confident", "likely", "none"] = Field(description="How sure the answer is: confident, likely "
+                                                                     "(show as a hedge), none (do not rely on it).")
+    good_enough: bool = Field(description="tier is confident or likely.")
+    standing: float = Field(default=1.0, description="The multiplier its feedback standing applied to the score "
+                                                     "(bounded to 0.95-1.05).")
 
 
 class EmergencyContact(BaseModel):
@@ -149,15 +167,32 @@ class IndexInfo(BaseModel):
     entries: int = Field(description="Entries the build holds.")
 
 
+class ClarifyOptionOut(BaseModel):
+    need: str = Field(description="An issue type id or `who:<counterparty>`: send it back as `need` to re-run the "
+                                  "question with that need.")
+    label: str
+    entry_id: int
+
+
+class ClarifyOut(BaseModel):
+    question: str
+    options: list[ClarifyOptionOut]
+
+
 class SuggestResponse(BaseModel):
     triage: TriageOut
     suggestions: list[Suggestion]
-    no_good_answer: bool
+    tier: Literal["confident", "likely", "none"] = Field(description="The first suggestion's tier.")
+    confidence: float | None = Field(description="Probability that the first suggestion answers the note.")
+    banner: bool = Field(description="No suggestion is at least likely: warn the operator.")
+    clarify: ClarifyOut | None = None
+    no_good_answer: bool = Field(description="tier is none.")
     reason: str | None
     referral: ReferralOut | None
     referrals: list[ReferralOut]
     deadlines: list[DeadlineOut]
     emergency_contacts: list[EmergencyContact]
+    guidance: str | None = Field(default=None, description="For a crisis: what to do first (ask directly about suicide).")
     index: IndexInfo | None = None
 
 
@@ -174,11 +209,14 @@ class SearchHit(BaseModel):
     kind: str
     version: int
     score: float | None
+    tier: Literal["confident", "likely", "none"] = "none"
     retrievers: list[str]
 
 
 class SearchResponse(BaseModel):
     abstain: bool
+    tier: Literal["confident", "likely", "none"] = "none"
+    confidence: float | None = None
     reason: str | None
     hits: list[SearchHit]
     index: IndexInfo | None = None
@@ -249,6 +287,10 @@ class CaseOut(BaseModel):
     call_id: str | None
     channel: str
     operator: str
+    reference: str | None = Field(default=None, description="A worker's hand-off reference (channel web).")
+    has_callback: bool = False
+    callback: str | None = Field(default=None, description="The number a worker left for a call-back (operators' "
+                                                          "case view only; stored sealed).")
     text_masked: str
     issue_types: list[str]
     urgency: str
@@ -279,7 +321,9 @@ class CaseList(BaseModel):
 # --- feedback ------------------------------------------------------------------------------------
 
 class FeedbackCreate(Strict):
-    event: Literal["shown", "copied", "helpful", "wrong", "corrected"]
+    event: Literal["shown", "copied", "helpful", "wrong", "corrected", "emergency", "not_emergency"] = Field(
+        description="emergency / not_emergency: the operator's verdict on the danger-now flag (text in `query` or "
+                    "`case_id`); it becomes training data for the detector behind the promotion gate.")
     entry_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
     entry_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
     case_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
@@ -295,6 +339,9 @@ class Created(BaseModel):
 
 class AskRequest(Strict):
     question: Annotated[str, Field(min_length=1, max_length=2000, description="The worker's question.")]
+    need: Annotated[str, StringConstraints(max_length=40, pattern=r"^(who:)?[a-z_]{2,36}$")] | None = Field(
+        default=None, description="The option chosen in a clarifying question (its `need`: an issue type id or "
+                                  "`who:<counterparty>`): only entries for that need are offered.")
 
 
 class WhereToGo(BaseModel):
@@ -313,6 +360,7 @@ class FaqAnswer(BaseModel):
     as_of: date
     where_to_go: list[WhereToGo]
     score: float | None
+    tier: Literal["confident", "likely", "none"] = "confident"
 
 
 class Contact(BaseModel):
@@ -321,15 +369,39 @@ class Contact(BaseModel):
 
 
 class AskResponse(BaseModel):
-    answer_id: int = Field(description="Send it back with 'was this helpful?'.")
-    answered: bool
+    answer_id: int = Field(description="Send it back with 'was this helpful?' or with a hand-off request.")
+    answered: bool = Field(description="An entry is offered (tier confident or likely).")
+    tier: Literal["confident", "likely", "none"] = Field(description="confident: the answer; likely: a hedged answer "
+                                                                     "or a clarifying question; none: hand over to a person.")
     emergency: bool
     emergency_contacts: list[EmergencyContact]
-    message: str | None
-    answer: FaqAnswer | None
+    message: str | None = Field(description="What to say above the answer (a hedge, a clarifying question, or why "
+                                            "there is no answer).")
+    answer: FaqAnswer | None = Field(description="The first entry offered (confident or likely).")
+    answers: list[FaqAnswer] = Field(default_factory=list, description="One entry when confident, one or two when likely.")
+    clarify: ClarifyOut | None = None
+    handoff: bool = Field(default=False, description="Offer 'ask a person to contact me' (POST /v1/faq/handoff).")
+    crisis: Literal["passive", "now"] | None = Field(default=None, description="passive: suicidal thoughts without "
+                                                     "danger now (a warm message, 12356 and the hotline, not 110).")
+    support: str | None = Field(default=None, description="Rest and support information for someone venting.")
     contact: Contact
     question_masked: str
     index: IndexInfo | None = None
+
+
+class HandoffRequest(Strict):
+    answer_id: int = Field(ge=1, le=2**31 - 1, description="The answer_id of the question to hand over.")
+    callback: Annotated[str, StringConstraints(strip_whitespace=True, max_length=30,
+                                               pattern=r"^[0-9+\-\s()]{7,30}$")] | None = Field(
+        default=None, description="Optional number to call back (kept sealed, only for the call-back).")
+    note: Annotated[str, Field(max_length=500)] | None = Field(default=None, description="Anything to add.")
+
+
+class HandoffResponse(BaseModel):
+    reference: str = Field(description="Quote it when you call or write again.")
+    case_id: int
+    created: bool = Field(description="False when this question was already handed over (the same case).")
+    message: str
 
 
 class AskFeedback(Strict):

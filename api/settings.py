@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         default="int8-mixed",
         description=(
             "onnx backend: int8-mixed (weights int8 except the feed-forward down-projections: ~1.4x faster "
-            "per message, cosine ~0.999 to fp32) or fp32 (the torch vectors). Indexes, the search calibrator "
+            "per message, cosine ~0.999 to fp32) or fp32 (the torch vectors). Indexes, the ranking model "
             "and triage models record the vectors they were built on: `make models` rebuilds them after a change."
         ),
     )
@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     wechat_token: SecretStr | None = Field(
         default=None, description="Token set in the account's server configuration (服务器配置); empty: /v1/wechat is off.")
     wechat_app_id: str | None = Field(default=None, max_length=64, description="The account's AppID (开发者ID).")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Seals personal data kept for a purpose (a worker's call-back number). Empty: a random key kept in "
+                    "the data dir's secret.key (set it explicitly when several machines share one database).",
+    )
     wechat_app_secret: SecretStr | None = Field(
         default=None, description="The account's AppSecret: fetches the access_token for operator replies.")
     wechat_aes_key: SecretStr | None = Field(
@@ -141,8 +146,8 @@ class Settings(BaseSettings):
         return self.data_dir / "index"
 
     @property
-    def search_calibrator_path(self) -> Path:
-        return self.model_dir / "search" / "calibrator.json"
+    def ranking_model_path(self) -> Path:
+        return self.model_dir / "search" / "ranking.json"
 
     @property
     def triage_reports_dir(self) -> Path:

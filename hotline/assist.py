@@ -9,22 +9,47 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from hotline.feedback import QuestionLog
 from kb.errors import NotFoundError
-from kb.search import Hit, SearchResult
+from kb.query import from_triage
+from kb.search import Clarify, Hit, SearchResult, TriageView
 from kb.service import IndexManager
 from kb.store import EntryStore
-from triage.normalize import normalize
+from triage.danger import Danger
 from triage.pipeline import TriageResult, Triager
-from triage.referrals import targets as referral_targets
 
-EMERGENCY_CONTACTS = (
-    {"name": "报警（公安）", "number": "110", "when": "有人正在伤害你、威胁你，或你处在危险中"},
-    {"name": "急救", "number": "120", "when": "受伤、流血、昏迷或身体突然很不舒服"},
-    {"name": "心理援助热线", "number": "12356", "when": "很难受、想伤害自己，想找人说说"},
-)
+@dataclass(frozen=True, slots=True)
+class EmergencyContact:
+    name: str
+    number: str
+    when: str
+
+
+POLICE = EmergencyContact("报警（公安）", "110", "有人正在伤害你、威胁你，或你处在危险中")
+AMBULANCE = EmergencyContact("急救", "120", "受伤、流血、昏迷或身体突然很不舒服")
+PSYCH = EmergencyContact("心理援助热线", "12356", "很难受、想伤害自己，想找人说说")
+FIRE = EmergencyContact("火警", "119", "着火、冒烟、电池爆炸、有人被困")
+EMERGENCY_CONTACTS = (POLICE, AMBULANCE, PSYCH)
+# Who to call first for each kind of danger (triage.danger.RESPONSE): 110/120 first only for danger now;
+# passive suicidal ideation gets 12356 and the hotline, never 110.
+CONTACTS_FOR = {"passive": (PSYCH,), "self_harm": (PSYCH, POLICE, AMBULANCE), "violence": (POLICE, AMBULANCE),
+                "injury": (AMBULANCE, POLICE), "fire_or_danger": (FIRE, POLICE, AMBULANCE)}
+ASK_DIRECTLY = ("消极自杀意念：请先关心对方，直接问“你是不是有结束生命的想法？有没有具体的打算？”；"
+                "有计划、工具或已经在危险地点的，立即拨打 110/120；没有的，转心理援助热线 12356，约定回访，并记录。")
+SELF_HARM_GUIDE = "有自伤或自杀风险：保持通话，直接询问是否已经伤害自己、人在哪里；有危险立即拨打 110/120，并转 12356。"
+
+
+def contacts_for(danger: Danger) -> tuple[EmergencyContact, ...]:
+    return CONTACTS_FOR.get(danger.response or "", EMERGENCY_CONTACTS) if danger.level != "none" else ()
+
+
+def operator_guidance(danger: Danger) -> str | None:
+    if danger.level == "passive":
+        return ASK_DIRECTLY
+    if danger.response == "self_harm":
+        return SELF_HARM_GUIDE
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +76,85 @@ class PublishedEntry:
     as_of: str
     review_by: str | None
     unverified: list[str]
+    issue_types: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexInfo:
+    """Which index build the hits came from (one complete build per answer)."""
+
+    build: str | None
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    entry: PublishedEntry
+    score: float | None  # the reranker's probability that the entry answers the text (None: no model)
+    tier: str  # confident | likely | none
+    standing: float
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestions:
+    """What an operator sees for a note: triage, suggested replies in the order of their score, and
+    whether to warn that none is good (``banner``: no suggestion is at least likely)."""
+
+    triage: TriageResult
+    suggestions: tuple[Suggestion, ...]
+    tier: str
+    confidence: float | None
+    banner: bool
+    reason: str | None
+    clarify: Clarify | None
+    emergency_contacts: tuple[EmergencyContact, ...]
+    index: IndexInfo
+    guidance: str | None = None  # for a crisis: what the operator should do first (ask directly about suicide)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerAnswer:
+    """What a worker gets for a question: a confident answer, a hedged one (one or two entries, or one
+    clarifying question), or a hand-off to a person; emergencies first in every case."""
+
+    answer_id: int
+    tier: str  # confident | likely | none
+    answers: tuple[Suggestion, ...]  # one when confident, one or two when likely, none otherwise
+    clarify: Clarify | None
+    emergency: bool
+    emergency_contacts: tuple[EmergencyContact, ...]
+    message: str | None
+    contacts: Contacts
+    question_masked: str
+    index: IndexInfo
+    handoff: bool  # offer "请工作人员联系我" (nothing good, or only likely)
+    out_of_scope: bool = False
+    crisis: str | None = None  # "passive" (suicidal thoughts without danger now) or "now"; None otherwise
+    support: str | None = None  # rest and support information for a worker who is venting
+
+    @property
+    def answered(self) -> bool:
+        return self.tier != "none" and bool(self.answers)
+
+
+HEDGE = "这些内容可能对你有帮助（不一定完全符合你的情况，如有疑问请联系工作人员）："
+NO_ANSWER = "这个问题我们暂时没有把握准确回答，不想让你走弯路。请直接联系工会热线，或留下电话，由工作人员联系你。"
+OUT_OF_SCOPE = "这个问题不在本热线的服务范围内，我们没有可靠的答案。可以拨打 12345 政务服务便民热线咨询。"
+GREETING = "你好！请用一两句话说说你遇到的问题（比如：押金不退、工资拖欠、被封号、送餐受伤），我们会尽量帮你。"
+NOT_A_QUESTION = "请用一两句话说说你遇到的问题（比如：押金不退、工资拖欠、被封号、送餐受伤），我们会尽量帮你。"
+DANGER = "如果你或身边的人正处在危险中，请先打电话求助，安全第一。"
+PASSIVE = ("听到你这么难受，我们很在意你，谢谢你愿意说出来。如果你有不想活下去、想伤害自己的念头，请现在就拨打心理援助热线 12356，"
+           "那里有专业的人陪你说说话；也可以打工会热线找我们。你不是一个人。")
+SUPPORT = "辛苦了，也要照顾好自己：累了先歇一歇，附近的工会驿站可以歇脚、喝水。心里压力大的时候，可以拨打心理援助热线 12356 聊一聊。"
+
+
+def support_note(result: TriageResult) -> str | None:
+    """Venting (死 as an intensifier, strain without danger) gets rest and support information, never an
+    emergency panel."""
+    if result.danger.level != "none":
+        return None
+    venting = any(r.code == "intensifier" for r in result.danger.reasons) or "mental_crisis" in result.labels
+    return SUPPORT if venting else None
 
 
 class Assistant:
@@ -95,7 +199,7 @@ class Assistant:
             operator_answer=c.operator_answer, worker_answer=c.worker_answer, steps=list(c.steps),
             evidence=list(c.evidence), referrals=list(c.referrals), legal_basis=[r.label() for r in c.legal_basis],
             as_of=rev.created_at.date().isoformat(), review_by=view.review_by.isoformat() if view.review_by else None,
-            unverified=list(c.unverified),
+            unverified=list(c.unverified), issue_types=list(c.issue_types),
         )
         with self._lock:
             self._cache[key] = entry
@@ -103,105 +207,99 @@ class Assistant:
                 self._cache.popitem(last=False)
         return entry
 
-    def search(self, result: TriageResult, k: int | None = None) -> SearchResult:
-        # Search the normalised masked text: the embedding of the same string was just computed by
-        # triage, so the embedder's cache answers it.
-        return self.index.search(normalize(result.text_masked), k=k or self.k, issue_types=result.labels or None,
+    def search(self, result: TriageResult, k: int | None = None, need: str | None = None) -> SearchResult:
+        """Search with the query triage prepared (kb.query), its issue types and the feedback standing."""
+        return self.index.search(from_triage(result), k=k or self.k, triage=TriageView.of(result), need=need,
                                  standing=self.standing() if self.standing else None)
+
+    def lookup(self, text: str, k: int = 5, mode: str = "hybrid") -> SearchResult:
+        """A direct search (operators' /v1/search, the CLI): the same query path and triage's issue types."""
+        result = self.triage(text)
+        return self.index.search(from_triage(result), k=k, mode=mode, triage=TriageView.of(result))
+
+    def _suggestions(self, found: SearchResult) -> tuple[Suggestion, ...]:
+        out = []
+        for hit in found.hits:
+            entry = self.published(hit.entry_id)
+            if entry is not None:
+                out.append(Suggestion(entry, _score(hit), hit.tier, hit.standing))
+        return tuple(out)
 
     # --- operators -------------------------------------------------------------------------------
 
-    def suggest(self, text: str, now: datetime | None = None, record: bool = True, k: int | None = None) -> dict[str, Any]:
+    def suggest(self, text: str, now: datetime | None = None, record: bool = True, k: int | None = None) -> Suggestions:
         result = self.triage(text, now)
         found = self.search(result, k)
-        suggestions = []
-        for hit in found.hits:
-            entry = self._entry_for(hit)
-            if entry is None:
-                continue
-            suggestions.append({
-                "entry_id": entry.entry_id, "version": entry.version, "slug": entry.slug, "kind": entry.kind,
-                "title": entry.title, "reply": entry.operator_answer, "steps": entry.steps, "evidence": entry.evidence,
-                "legal_basis": entry.legal_basis, "referrals": entry.referrals, "as_of": entry.as_of,
-                "review_by": entry.review_by, "unverified": entry.unverified, "score": _score(hit),
-                "standing": hit.standing,
-                "good_enough": not found.abstain and hit is found.hits[0],
-            })
-        no_good = found.abstain or not suggestions
-        triage = result.to_dict()
-        emergency = result.urgency.level == "emergency"
+        suggestions = self._suggestions(found)
+        tier = found.tier if suggestions else "none"
         if record:
-            self._log("operator", result, found, answered=not no_good)
-        return {
-            "triage": triage,
-            "suggestions": suggestions,
-            "no_good_answer": no_good,
-            "reason": (found.reason or "no published entry matches") if no_good else None,
-            "referral": triage["referrals"][0] if triage["referrals"] else None,
-            "referrals": triage["referrals"],
-            "deadlines": triage["deadlines"],
-            "emergency_contacts": list(EMERGENCY_CONTACTS) if emergency else [],
-            "index": _index_info(found),
-        }
+            self._log("operator", result, found, answered=tier != "none", tier=tier)
+        return Suggestions(
+            triage=result, suggestions=suggestions, tier=tier, confidence=_finite(found.confidence),
+            banner=not any(s.tier in ("confident", "likely") for s in suggestions),
+            reason=(found.reason or "no published entry matches") if tier == "none" else None,
+            clarify=found.clarify, emergency_contacts=contacts_for(result.danger),
+            index=_index_info(found), guidance=operator_guidance(result.danger))
 
     # --- workers ---------------------------------------------------------------------------------
 
-    def faq(self, question: str, now: datetime | None = None) -> dict[str, Any]:
+    def faq(self, question: str, now: datetime | None = None, need: str | None = None, record: bool = True) -> WorkerAnswer:
+        """``need``: the issue type the worker chose in a clarifying question; ``record``: log the question
+        (evaluations do not)."""
         result = self.triage(question, now)
         emergency = result.urgency.level == "emergency"
-        out_of_scope = result.labels == ["out_of_scope"]
-        found = self.search(result, k=3)
-        best = None
-        if not found.abstain and found.hits and not out_of_scope:
-            best = self._entry_for(found.hits[0])
-        answered = best is not None
-        qid = self._log("worker", result, found, answered=answered)
-        targets = referral_targets()
-        answer = None
-        if best is not None:
-            answer = {
-                "entry_id": best.entry_id, "version": best.version, "title": best.title, "text": best.worker_answer,
-                "steps": best.steps, "evidence": best.evidence, "legal_basis": best.legal_basis, "as_of": best.as_of,
-                "where_to_go": [{"name": targets[t]["name"], "contact": targets[t]["contact"]}
-                                for t in best.referrals if t in targets],
-                "score": _score(found.hits[0]),
-            }
-        if emergency:
-            message = "如果你或身边的人正处在危险中，请先打电话求助，安全第一。"
-        elif answered:
+        found = self.search(result, k=3, need=need)
+        out_of_scope = result.labels == ["out_of_scope"] and found.tier != "confident"
+        tier = "none" if out_of_scope else found.tier
+        hits = self._suggestions(found)
+        answers: tuple[Suggestion, ...] = ()
+        if tier == "confident" and hits:
+            answers = hits[:1]
+        elif tier == "likely" and hits:
+            # The best one or two: the second only when it is itself plausible.
+            answers = tuple(h for i, h in enumerate(hits[:2]) if i == 0 or h.tier in ("confident", "likely"))
+        if not answers:
+            tier = "none"
+        qid = self._log("worker", result, found, answered=tier != "none", tier=tier) if record else 0
+        if result.danger.level == "passive":
+            message = PASSIVE
+        elif emergency:
+            message = DANGER
+        elif tier == "confident":
             message = None
+        elif tier == "likely":
+            message = found.clarify.question if found.clarify and not need else HEDGE
+        elif found.degenerate == "greeting":
+            message = GREETING
+        elif found.degenerate:
+            message = NOT_A_QUESTION
         elif out_of_scope:
-            message = "这个问题不在本热线的服务范围内，我们没有可靠的答案。可以拨打 12345 政务服务便民热线咨询。"
+            message = OUT_OF_SCOPE
         else:
-            message = "这个问题我们暂时没有把握准确回答，不想让你走弯路。请直接联系工会热线，由工作人员帮你。"
-        return {
-            "answer_id": qid,
-            "answered": answered,
-            "emergency": emergency,
-            "emergency_contacts": list(EMERGENCY_CONTACTS) if emergency else [],
-            "message": message,
-            "answer": answer,
-            "contact": {"hotline": self.contacts.hotline, "wechat": self.contacts.wechat},
-            "question_masked": result.text_masked,
-            "index": _index_info(found),
-        }
+            message = NO_ANSWER
+        return WorkerAnswer(
+            answer_id=qid, tier=tier, answers=answers, clarify=found.clarify if tier == "likely" and not need else None,
+            emergency=emergency, emergency_contacts=contacts_for(result.danger), message=message,
+            contacts=self.contacts, question_masked=result.text_masked, index=_index_info(found),
+            handoff=tier != "confident", out_of_scope=out_of_scope,
+            crisis=result.danger.level if result.danger.level != "none" else None, support=support_note(result))
 
     # --- helpers ---------------------------------------------------------------------------------
 
-    def _entry_for(self, hit: Hit) -> PublishedEntry | None:
-        return self.published(hit.entry_id)
-
-    def _log(self, source: str, result: TriageResult, found: SearchResult, answered: bool) -> int:
+    def _log(self, source: str, result: TriageResult, found: SearchResult, answered: bool, tier: str) -> int:
         best = found.hits[0] if found.hits else None
         return self.questions.record(
             source=source, text=result.text_masked, answered=answered,
             best_entry_id=best.entry_id if best else None, best_score=_score(best) if best else None,
-            issue_types=result.labels, urgency=result.urgency.level)
+            issue_types=result.labels, urgency=result.urgency.level, tier=tier)
 
 
-def _index_info(found: SearchResult) -> dict[str, Any]:
-    """Which index build the hits came from (one complete build per answer)."""
-    return {"build": found.index_build, "entries": found.index_entries or 0}
+def _index_info(found: SearchResult) -> IndexInfo:
+    return IndexInfo(found.index_build, found.index_entries or 0)
+
+
+def _finite(x: float) -> float | None:
+    return None if x != x else float(x)
 
 
 def _score(hit: Hit | None) -> float | None:

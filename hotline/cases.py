@@ -353,8 +353,7 @@ class CaseStore:
     def plan_followup(self, case_id: int, due_on: date, reason: str, by: str) -> dict[str, Any]:
         with transaction(self.factory) as s:
             c = self._case(s, case_id)
-            s.add(FollowUpPlan(case_id=case_id, due_on=due_on, reason=(_masked(reason) or "接线员安排的回访")[:300],
-                               created_by=by))
+            s.add(FollowUpPlan(case_id=case_id, due_on=due_on, reason=_masked(reason)[:300], created_by=by))
             c.updated_at = datetime.now(timezone.utc)
         return self.get(case_id)
 

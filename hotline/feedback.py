@@ -14,7 +14,10 @@ from hotline.tables import Feedback, Question
 from kb.db import transaction
 from triage.pii import mask
 
-OPERATOR_EVENTS = ("shown", "copied", "helpful", "wrong", "corrected")
+# "emergency" / "not_emergency": the operator's verdict on the danger-now flag ("这是紧急情况" / "不是紧急情况"); they
+# join the crisis corpus's training split through the promotion gate (models/feedback_data.py).
+OPERATOR_EVENTS = ("shown", "copied", "helpful", "wrong", "corrected", "emergency", "not_emergency")
+DANGER_EVENTS = ("emergency", "not_emergency")
 WORKER_EVENTS = ("helpful", "unhelpful")
 SOURCES = ("operator", "worker")
 
@@ -31,7 +34,9 @@ class FeedbackLog:
             raise InvalidRequest(f"unknown {source} event {event!r}; allowed: {', '.join(allowed)}")
         if event == "corrected" and not corrected_issue_types:
             raise InvalidRequest("a correction names the right issue types")
-        if event != "corrected" and entry_id is None and question_id is None:
+        if event in DANGER_EVENTS and not (query and query.strip()) and case_id is None:
+            raise InvalidRequest("a danger correction names the message: its text (query) or its case")
+        if event not in ("corrected", *DANGER_EVENTS) and entry_id is None and question_id is None:
             raise InvalidRequest("feedback names the entry (or the answered question) it is about")
         row = Feedback(source=source, actor=actor, event=event, entry_id=entry_id, entry_version=entry_version,
                        case_id=case_id, question_id=question_id, query_masked=mask(query).text if query else None,
@@ -84,21 +89,22 @@ class QuestionLog:
         self.factory = factory
 
     def record(self, *, source: str, text: str, answered: bool, best_entry_id: int | None, best_score: float | None,
-               issue_types: list[str], urgency: str | None) -> int:
+               issue_types: list[str], urgency: str | None, tier: str | None = None) -> int:
         if source not in SOURCES:
             raise InvalidRequest(f"unknown source {source!r}")
         with transaction(self.factory) as s:
             row = Question(source=source, text_masked=mask(text).text, answered=answered, best_entry_id=best_entry_id,
-                           best_score=best_score, issue_types=list(issue_types), urgency=urgency)
+                           best_score=best_score, issue_types=list(issue_types), urgency=urgency, tier=tier)
             s.add(row)
             s.flush()
             return row.id
 
     def unanswered(self, since: datetime | None = None, include_unhelpful: bool = True,
                    limit: int = 2000) -> list[dict[str, Any]]:
-        """Questions that got no good answer, or whose answer the worker found unhelpful, not yet drafted."""
+        """Questions that got no good answer or only a hedged one (tier likely), or whose answer the worker found
+        unhelpful, not yet drafted."""
         q = select(Question).where(Question.drafted_entry_id.is_(None))
-        cond = Question.answered.is_(False)
+        cond = Question.answered.is_(False) | (Question.tier == "likely")
         if include_unhelpful:
             cond = cond | Question.helpful.is_(False)
         q = q.where(cond)

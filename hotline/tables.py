@@ -174,6 +174,7 @@ class Question(Base):
     urgency: Mapped[str | None] = mapped_column(String(20), nullable=True)
     helpful: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     drafted_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tier: Mapped[str | None] = mapped_column(String(12), nullable=True)  # confident / likely / none
 
 
 class ParaphraseProposal(Base):

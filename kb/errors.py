@@ -51,3 +51,12 @@ class PersonalDataError(KBError):
     def __init__(self, fields: list[str]) -> None:
         super().__init__("the content holds personal data: " + "; ".join(fields[:20]))
         self.fields = fields
+
+
+class RankingModelError(KBError):
+    """The ranking model file does not match what the service searches with (other vectors, another
+    dictionary or other situation tags), or cannot be read: refit with `jishibang train search`."""
+
+
+class EmptyIndexError(KBError):
+    """Nothing is published yet, so there is nothing to search."""

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from triage.segment import Segmenter
+from triage.segment import Segmenter, resource_hash
 
 EncodeFn = Callable[[Sequence[str]], np.ndarray]
 CURRENT = "CURRENT"
@@ -159,13 +159,16 @@ def build(
     if progress:
         progress("tokenised", len(tokens), len(tokens))
     bm25 = bm25s.BM25()
-    bm25.index(tokens, show_progress=False)
+    if tokens:
+        bm25.index(tokens, show_progress=False)
+    else:  # nothing published yet: bm25s cannot index an empty corpus; an empty build answers nothing
+        bm25 = None
     doc_freq: dict[str, int] = {}
     for toks in tokens:
         for t in set(toks):
             doc_freq[t] = doc_freq.get(t, 0) + 1
     faiss_index, dim = None, None
-    if encode_queries is not None and encode_passages is not None:
+    if encode_queries is not None and encode_passages is not None and rows.texts:
         cache = cache or VectorCache(None)
         q_idx = [i for i, f in enumerate(rows.field) if f == "question"]
         a_idx = [i for i, f in enumerate(rows.field) if f == "answer"]
@@ -195,6 +198,8 @@ def build(
         "rows": len(rows.texts),
         "entry_versions": {str(e.entry_id): e.version for e in entries},
         "index_type": type(faiss_index).__name__ if faiss_index is not None else None,
+        # The BM25 rows were segmented with these tables: another dictionary needs another build.
+        "dictionary_hash": resource_hash("dictionary.txt", "synonyms.tsv", "cantonese.tsv"),
     }
     return IndexBuild(entries, rows, bm25, faiss_index, dim, manifest, doc_freq=doc_freq)
 
@@ -210,7 +215,8 @@ def save(build_: IndexBuild, root: Path) -> Path:
     tmp = root / f".{name}.{_writer_id()}.tmp"
     tmp.mkdir()
     (tmp / "entries.json").write_text(json.dumps([asdict(e) for e in build_.entries], ensure_ascii=False), encoding="utf-8")
-    build_.bm25.save(str(tmp / "bm25"))
+    if build_.bm25 is not None:
+        build_.bm25.save(str(tmp / "bm25"))
     if build_.faiss_index is not None:
         faiss.write_index(build_.faiss_index, str(tmp / "vectors.faiss"))
     (tmp / "doc_freq.json").write_text(json.dumps(build_.doc_freq, ensure_ascii=False), encoding="utf-8")
@@ -267,7 +273,7 @@ def load(root: Path) -> IndexBuild | None:
         return None
     entries = [DocEntry(**{**r, "issue_types": tuple(r["issue_types"]), "questions": tuple(r["questions"])}) for r in raw]
     try:
-        bm25 = bm25s.BM25.load(str(path / "bm25"))
+        bm25 = bm25s.BM25.load(str(path / "bm25")) if (path / "bm25").exists() else None
         fi = faiss.read_index(str(path / "vectors.faiss")) if (path / "vectors.faiss").exists() else None
     except (OSError, RuntimeError, ValueError):  # pruned by another worker while loading (faiss raises RuntimeError)
         return None

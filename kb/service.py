@@ -16,9 +16,14 @@ from datetime import date
 from pathlib import Path
 
 from kb import index as idx
-from kb.search import Calibrator, Searcher, SearchResult
+from kb.errors import RankingModelError
+from kb.query import PreparedQuery, prepare_query
+from kb.ranking import RankingModel
+from kb.search import RERANK_FEATURES, DECISION_FEATURES, Searcher, SearchResult
+from triage.situation import situation_hash
 from kb.store import ChangeEvent, EntryStore
 from triage.embedder import Embedder
+from triage.segment import resource_hash
 
 log = logging.getLogger("jishibang.kb")
 ProgressFn = Callable[[str, int, int], None]
@@ -42,6 +47,11 @@ def suggestible_docs(store: EntryStore, today: date) -> list[idx.DocEntry]:
     return docs
 
 
+def dictionary_hash() -> str:
+    """Of the segmentation tables: BM25 rows, coverage and the ranking model's features depend on them."""
+    return resource_hash("dictionary.txt", "synonyms.tsv", "cantonese.tsv")
+
+
 STATUTE_CHARS = 300
 
 
@@ -58,7 +68,7 @@ def statute_docs(store: EntryStore) -> list[idx.DocEntry]:
 
 class IndexManager:
     def __init__(self, store: EntryStore, root: Path, embedder: Embedder | None, model_id: str | None,
-                 calibrator_path: Path | None = None, hnsw_above: int = 50_000,
+                 ranking_path: Path | None = None, hnsw_above: int = 50_000,
                  today: Callable[[], date] = date.today,
                  docs: Callable[[], list[idx.DocEntry]] | None = None) -> None:
         self.store = store
@@ -66,7 +76,8 @@ class IndexManager:
         self.root = root
         self.embedder = embedder
         self.model_id = model_id
-        self.calibrator_path = calibrator_path
+        self.ranking_path = ranking_path
+        self.ranking_problem: str | None = None  # why the ranking model is not used (None: it is, or none is set)
         self.hnsw_above = hnsw_above
         self.today = today
         self.cache = idx.VectorCache(root / "vectors.npz")
@@ -96,14 +107,35 @@ class IndexManager:
         self.embedder.warm_up()
         return self.embedder.encode_queries, self.embedder.encode_passages
 
+    def ranking_record(self) -> dict[str, object]:
+        """What a ranking model must have been fitted on to be used with this index."""
+        return {"model_id": self.model_id if self.embedder else None, "dictionary_hash": dictionary_hash(),
+                "situation_hash": situation_hash(), "rerank_features": list(RERANK_FEATURES),
+                "decision_features": list(DECISION_FEATURES)}
+
+    def load_ranking(self) -> RankingModel | None:
+        """The ranking model, checked against this index's vectors, dictionary and features; a mismatch is
+        refused (searches then keep the fused order and never answer confidently) and its reason kept."""
+        self.ranking_problem = None
+        if not self.ranking_path:
+            return None
+        try:
+            model = RankingModel.load(self.ranking_path)
+            if model is None:
+                self.ranking_problem = f"no ranking model at {self.ranking_path}: run `jishibang train search`"
+                return None
+            model.check(self.ranking_record())
+            return model
+        except RankingModelError as exc:
+            self.ranking_problem = f"ranking model refused: {exc}"
+            log.error("%s", self.ranking_problem)
+            return None
+
     def _make_searcher(self, build: idx.IndexBuild) -> Searcher:
-        calibrator = Calibrator.load(self.calibrator_path) if self.calibrator_path else None
-        if calibrator and calibrator.model_id and self.embedder and calibrator.model_id != self.model_id:
-            # Still usable (the lexical features dominate) but its probabilities are off: say so once per load.
-            log.warning("search calibrator was fitted on %s, the index uses %s: run `jishibang train search`",
-                        calibrator.model_id, self.model_id)
         q, _ = self._encoders()
-        return Searcher(build, q, calibrator)
+        searcher = Searcher(build, q, self.load_ranking())
+        searcher.warm_up()
+        return searcher
 
     def load_or_build(self, progress: ProgressFn | None = None) -> Searcher:
         """Use the saved index when it matches the database and model; otherwise rebuild."""
@@ -112,7 +144,7 @@ class IndexManager:
         wanted = {str(d.entry_id): d.version for d in docs}
         if build is not None and build.manifest.get("entry_versions") == wanted and (
             build.manifest.get("model_id") == (self.model_id if self.embedder else None)
-        ):
+        ) and build.manifest.get("dictionary_hash") == dictionary_hash():
             self._searcher = self._make_searcher(build)
             return self._searcher
         return self.rebuild(progress, docs)
@@ -130,7 +162,7 @@ class IndexManager:
                      build.manifest["build_seconds"])
             return searcher
 
-    def reload_calibrator(self) -> None:
+    def reload_ranking(self) -> None:
         if self._searcher is not None:
             self._searcher = self._make_searcher(self._searcher.build)
 
@@ -183,13 +215,17 @@ class IndexManager:
         if name == current.build.path.name:
             return False
         build = idx.load(self.root)
-        if build is None or build.manifest.get("model_id") != current.build.manifest.get("model_id"):
+        if build is None or build.manifest.get("model_id") != current.build.manifest.get("model_id") or \
+                build.manifest.get("dictionary_hash") != dictionary_hash():
             return False
         self._searcher = self._make_searcher(build)
         log.info("loaded the index another worker built: %s", name)
         return True
 
-    def search(self, query: str, **kwargs) -> SearchResult:  # type: ignore[no-untyped-def]
+    def search(self, query: PreparedQuery | str, **kwargs) -> SearchResult:  # type: ignore[no-untyped-def]
+        """``query``: prepared by kb.query (a plain string is prepared here, the same way)."""
+        if isinstance(query, str):
+            query = prepare_query(query)
         searcher = self._searcher
         if searcher is None:
             searcher = self.load_or_build()

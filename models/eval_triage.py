@@ -126,3 +126,36 @@ def draw_confusion(examples: list[Example], results: list[TriageResult], labels:
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
+
+
+def danger_report(triager: Triager, examples: list[Any], batch: int = 64, keep_examples: int = 20) -> dict[str, Any]:
+    """The danger-now detector on crisis messages (models.crisis_data.CrisisExample or any object with
+    ``text``, ``emergency`` and ``kind``): recall per kind of emergency, false alarms per kind of hard
+    negative, and the false alarms and misses themselves (masked text)."""
+    results: list[TriageResult] = []
+    for i in range(0, len(examples), batch):
+        results.extend(triager.analyse_many([e.text for e in examples[i:i + batch]]))
+    per_kind: dict[str, dict[str, int]] = {}
+    false_alarms, missed = [], []
+    for e, r in zip(examples, results):
+        flagged = r.urgency.level == "emergency"
+        key = e.kind or ("emergency" if e.emergency else "other")
+        row = per_kind.setdefault(key, {"n": 0, "flagged": 0, "emergency": int(e.emergency)})
+        row["n"] += 1
+        row["flagged"] += int(flagged)
+        if flagged and not e.emergency:
+            false_alarms.append({"kind": key, "text": r.text_masked, "p": r.danger.probability})
+        if e.emergency and not flagged:
+            missed.append({"kind": key, "text": r.text_masked, "p": r.danger.probability})
+        if e.emergency and flagged and e.kind == "self_harm_passive" and r.danger.level != "passive":
+            row["other_level"] = row.get("other_level", 0) + 1
+    pos = [e.emergency for e in examples]
+    n_pos, n_neg = sum(pos), len(pos) - sum(pos)
+    flagged_pos = sum(1 for e, r in zip(examples, results) if e.emergency and r.urgency.level == "emergency")
+    return {
+        "emergencies": n_pos, "negatives": n_neg,
+        "recall": round(flagged_pos / n_pos, 4) if n_pos else None,
+        "false_alarm_rate": round(len(false_alarms) / n_neg, 4) if n_neg else None,
+        "per_kind": {k: {**v, "rate": round(v["flagged"] / v["n"], 4)} for k, v in sorted(per_kind.items())},
+        "missed": missed, "false_alarms": false_alarms[:keep_examples], "false_alarm_count": len(false_alarms),
+    }

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.tables import Case, Feedback
+from models.crisis_data import CrisisExample
 from models.train_triage import LabelledText
 from models.triage_data import Example
 from triage.pii import mask
@@ -83,3 +84,27 @@ def select_for_training(corrections: list[Correction], corpus: list[Example]) ->
               "skipped": dict(skipped),
               "label_counts": dict(Counter(t for e in examples for t in e.issue_types).most_common())}
     return Selection(examples, report)
+
+
+def load_danger_corrections(factory: sessionmaker[Session]) -> list[CrisisExample]:
+    """Operators' "这是紧急情况 / 不是紧急情况" verdicts as crisis examples (masked text; the latest verdict on a
+    text wins). Only for the training split: texts already in the crisis or triage corpus are left out."""
+    q = (select(Feedback.id, Feedback.event, Feedback.query_masked, Case.text_masked)
+         .outerjoin(Case, Case.id == Feedback.case_id)
+         .where(Feedback.event.in_(("emergency", "not_emergency")))
+         .order_by(Feedback.id))
+    latest: dict[str, CrisisExample] = {}
+    with factory() as s:
+        for fid, event, query, case_text in s.execute(q):
+            text = query or case_text
+            if text:
+                t = mask(text).text.strip()
+                latest[t] = CrisisExample(f"feedback-{fid}", t, event == "emergency", None, "operator")
+    return list(latest.values())
+
+
+def select_danger_for_training(corrections: list[CrisisExample], corpus: list[Example],
+                               crisis: list[CrisisExample]) -> list[CrisisExample]:
+    known = {e.text.strip() for e in corpus} | {mask(e.text).text.strip() for e in corpus} | \
+            {c.text.strip() for c in crisis} | {mask(c.text).text.strip() for c in crisis}
+    return [c for c in corrections if c.text not in known]

@@ -6,6 +6,8 @@ reported figures come from questions the choice never saw."""
 
 from __future__ import annotations
 
+from models.answer_training import acceptable_slugs
+
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +28,9 @@ def labelled(paths: list[Path]) -> list[dict[str, Any]]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 r = json.loads(line)
-                if len(r.get("relevant") or []) == 1:
-                    rows.append({"id": len(rows), "text": r["query"], "truth": r["relevant"][0]})
+                acceptable, preferred = acceptable_slugs(r)
+                if len(acceptable) == 1:
+                    rows.append({"id": len(rows), "text": r["query"], "truth": preferred})
     return rows
 
 

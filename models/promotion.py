@@ -10,7 +10,9 @@ candidates at random. The verdict now rests on paired statistics over those mess
 2. macro-F1: rejected only when the candidate is *significantly* worse: the one-sided upper confidence
    bound of (candidate - current) from a paired bootstrap over test messages (fixed seed) is below 0,
    and the drop is larger than ``min_macro_drop``;
-3. per issue type: rejected only when the candidate gets significantly more messages wrong for that type
+3. the danger-now detector's recall on the crisis validation split is not lower than the current model's
+   (operators' "这是紧急情况 / 不是紧急情况" verdicts join its training split);
+4. per issue type: rejected only when the candidate gets significantly more messages wrong for that type
    (McNemar's exact test on the discordant messages, one-sided, Holm-corrected over the types at
    ``alpha``) *and* its F1 drops by more than ``max_f1_drop`` (the minimum effect worth refusing).
 
@@ -32,7 +34,9 @@ import numpy as np
 from scipy.stats import binomtest
 
 from models import eval_triage
-from models.feedback_data import Correction, select_for_training
+from models.crisis_data import CrisisExample, load_crisis
+from models.crisis_data import by_split as crisis_by_split
+from models.feedback_data import Correction, select_danger_for_training, select_for_training
 from models.registry import record_event, triage_root
 from models.train_triage import CachedEncoder, embedding_cache_file, save_model, train
 from models.triage_data import Example, by_split, load_corpus
@@ -137,6 +141,10 @@ def judge(candidate: dict[str, Any], current: dict[str, Any] | None, policy: Gat
     checks.append({"rule": "emergency_recall", "passed": em is None or em >= policy.min_emergency_recall - _EPS,
                    "detail": f"emergency recall {em} (needs >= {policy.min_emergency_recall})" if em is not None
                    else "no emergencies in the test split"})
+    cv_new, cv_old = candidate.get("crisis_val_recall"), (current or {}).get("crisis_val_recall")
+    if cv_new is not None and cv_old is not None:
+        checks.append({"rule": "crisis_recall", "passed": cv_new >= cv_old - _EPS,
+                       "detail": f"danger-now recall on the crisis validation split {cv_new} (current {cv_old})"})
     per_type: dict[str, dict[str, Any]] = {}
     if current is None:
         checks.append({"rule": "current_model", "passed": True, "detail": "no current model to compare with"})
@@ -195,6 +203,7 @@ def retrain_with_feedback(
     use_embeddings: bool = True,
     embedder_options: dict[str, Any] | None = None,
     examples: list[Example] | None = None,
+    danger_corrections: Sequence[CrisisExample] = (),
 ) -> dict[str, Any]:
     """Train a candidate on the corpus plus the usable corrections, judge it, save it (served or aside).
 
@@ -206,6 +215,9 @@ def retrain_with_feedback(
     root = triage_root(model_dir)
     examples = examples if examples is not None else load_corpus(shared_dir)
     selection = select_for_training(corrections, examples)
+    crisis = load_crisis()
+    extra_danger = select_danger_for_training(list(danger_corrections), examples, crisis)
+    crisis_val = crisis_by_split(crisis)["val"]
     current_version = artifact.current_version(root)
     current_manifest = artifact.read_manifest(root, current_version)
     if variants is None:
@@ -227,13 +239,14 @@ def retrain_with_feedback(
 
     needs_encoder = any(v != "tfidf" for v in variants)
     best, comparison, _ = train(examples, get_encoder() if needs_encoder else None, variants=variants, Cs=Cs,
-                                extra_train=selection.examples)
+                                extra_train=selection.examples, crisis=crisis, extra_danger=extra_danger)
     trained_s = time.perf_counter() - t0
     test = by_split(examples)["test"]
     candidate_triager = Triager(best.model)
     candidate_results = eval_triage.run(candidate_triager, test)
     candidate_report = eval_triage.evaluate(candidate_triager, test, results=candidate_results)
     candidate = summary(candidate_report)
+    candidate["crisis_val_recall"] = eval_triage.danger_report(candidate_triager, crisis_val)["recall"]
 
     current: dict[str, Any] | None = None
     current_problem = None
@@ -246,6 +259,7 @@ def retrain_with_feedback(
             current_triager = Triager(model)
             current_results = eval_triage.run(current_triager, test)
             current = summary(eval_triage.evaluate(current_triager, test, results=current_results))
+            current["crisis_val_recall"] = eval_triage.danger_report(current_triager, crisis_val)["recall"]
             paired = Paired.from_label_sets(best.model.labels, [e.issue_types for e in test],
                                             [r.labels for r in current_results], [r.labels for r in candidate_results])
             tests = paired_tests(paired, policy)
@@ -258,7 +272,8 @@ def retrain_with_feedback(
         decision["reasons"].append(f"current model {current_version} not comparable: {current_problem}")
     promote = decision["verdict"] == "promoted"
     metrics = {"test": {k: v for k, v in candidate_report.items() if k not in ("reliability", "label_counts")}}
-    promotion = {**decision, "current_version": current_version, "feedback": selection.report}
+    promotion = {**decision, "current_version": current_version,
+                 "feedback": {**selection.report, "danger_corrections_used": len(extra_danger)}}
     path = save_model(best, examples, root, metrics, comparison, emb_id if best.model.needs_encoder else None,
                       make_current=promote, suffix="-feedback", extra_train=selection.examples,
                       extra_manifest={"promotion": promotion})

@@ -1,59 +1,93 @@
-"""`jishibang eval search`: hit@1, hit@3, MRR and false answers for BM25, dense and hybrid, side by side.
+"""`jishibang eval search`: ranking and answer decisions for BM25, dense and hybrid, side by side.
 
-The query set (kb/eval/*.jsonl) was written separately from the entries, in workers' and operators'
-words; queries with no relevant entry measure the false-answer rate. The real-data check runs the 500
-lawbench consultations against the imported statutes and reports recall@5 of the laws the lawyers cited.
+The query set (kb/eval/*.jsonl) was written separately from the entries, in workers' and operators' words;
+each query lists every entry that answers it (``acceptable``, ``preferred`` first) or none (off-topic, noise).
+Queries go through the one query path (kb.query) and, when a triage model is given, carry triage's issue
+types, exactly as the service searches them. Reported per mode: acceptable@1 and @3, preferred@1, MRR of the
+first acceptable entry, the tier mix, wrong confident answers, and off-topic queries answered.
+The real-data check runs the 500 lawbench consultations against the imported statutes and reports recall@5
+of the laws the lawyers cited.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from kb.search import Searcher
+from kb.query import from_triage, prepare_query
+from kb.search import Searcher, TriageView
+from models.answer_training import acceptable_slugs
+from triage.pipeline import TriageResult
 
 
-def load_queries() -> list[dict[str, Any]]:
-    folder = resources.files("kb").joinpath("eval")
+def load_queries(folder: str = "eval") -> list[dict[str, Any]]:
+    """The query files of ``kb/<folder>`` (top level only: kb/eval/blind is read by `eval answers`)."""
+    root = resources.files("kb").joinpath(folder)
     out = []
-    for p in sorted(folder.iterdir(), key=lambda p: p.name):
+    for p in sorted(root.iterdir(), key=lambda p: p.name):
         if p.name.endswith(".jsonl"):
             out += [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
     return out
 
 
-def evaluate(searcher: Searcher, queries: list[dict[str, Any]], k: int = 10) -> dict[str, Any]:
-    texts = [q["query"] for q in queries]
-    vectors = searcher.encode_query(texts) if searcher.encode_query else None
-    report: dict[str, Any] = {"queries": len(queries), "on_topic": sum(1 for q in queries if q["relevant"]),
-                              "off_topic": sum(1 for q in queries if not q["relevant"])}
-    missing = {s for q in queries for s in q["relevant"]} - {e.slug for e in searcher.build.entries}
-    report["relevant_not_indexed"] = sorted(missing)
+def evaluate(searcher: Searcher, queries: list[dict[str, Any]], k: int = 10,
+             analyse: Callable[[Sequence[str]], list[TriageResult]] | None = None) -> dict[str, Any]:
+    texts = [q.get("query", q.get("text", "")) for q in queries]
+    triaged: list[TriageResult | None] = []
+    if analyse is not None:
+        for i in tqdm(range(0, len(texts), 64), desc="triage", leave=False):
+            triaged += analyse(texts[i:i + 64])
+    else:
+        triaged = [None] * len(texts)
+    prepared = [from_triage(r) if r is not None else prepare_query(t) for t, r in zip(texts, triaged)]
+    vectors = ([searcher.encode_query([p.text])[0] for p in prepared] if searcher.encode_query else None)
+    labels = [acceptable_slugs(q) for q in queries]
+    report: dict[str, Any] = {"queries": len(queries), "on_topic": sum(1 for a, _ in labels if a),
+                              "off_topic": sum(1 for a, _ in labels if not a)}
+    missing = {s for a, _ in labels for s in a} - {e.slug for e in searcher.build.entries}
+    report["acceptable_not_indexed"] = sorted(missing)
     for mode in searcher.modes:
-        hit1 = hit3 = rr = answered_right = abstained_on_topic = false_answers = 0
+        hit1 = hit3 = pref1 = rr = 0.0
+        tiers = {"confident": 0, "likely": 0, "none": 0}
+        confident_wrong = confident_right = likely_right = off_confident = off_likely = 0
         for i, q in enumerate(tqdm(queries, desc=f"eval {mode}", leave=False)):
-            res = searcher.search(q["query"], k=k, mode=mode, query_vector=vectors[i] if vectors is not None else None)
+            acceptable, preferred = labels[i]
+            res = searcher.search(prepared[i], k=k, mode=mode, triage=TriageView.of(triaged[i]),
+                                  query_vector=vectors[i] if vectors is not None else None)
             slugs = [h.slug for h in res.hits]
-            if not q["relevant"]:
-                false_answers += int(not res.abstain)
+            if not acceptable:
+                off_confident += int(res.tier == "confident")
+                off_likely += int(res.tier == "likely")
                 continue
-            rank = next((r for r, s in enumerate(slugs) if s in q["relevant"]), None)
+            tiers[res.tier] += 1
+            rank = next((r for r, s in enumerate(slugs) if s in acceptable), None)
             hit1 += int(rank == 0)
             hit3 += int(rank is not None and rank < 3)
+            pref1 += int(bool(slugs) and slugs[0] == preferred)
             rr += 1.0 / (rank + 1) if rank is not None else 0.0
-            abstained_on_topic += int(res.abstain)
-            answered_right += int(not res.abstain and rank == 0)
+            confident_right += int(res.tier == "confident" and rank == 0)
+            confident_wrong += int(res.tier == "confident" and rank != 0)
+            likely_right += int(res.tier == "likely" and rank == 0)
         n_on, n_off = report["on_topic"], report["off_topic"]
+        confident = confident_right + confident_wrong + off_confident
+
+        def share(x: float, n: int) -> float | None:
+            return round(x / n, 4) if n else None
+
         report[mode] = {
-            "hit@1": round(hit1 / n_on, 4), "hit@3": round(hit3 / n_on, 4), "mrr": round(rr / n_on, 4),
-            "false_answer_rate_off_topic": round(false_answers / n_off, 4) if n_off else None,
-            "abstain_rate_on_topic": round(abstained_on_topic / n_on, 4),
-            "answered_and_right@1": round(answered_right / n_on, 4),
+            "acceptable@1": share(hit1, n_on), "acceptable@3": share(hit3, n_on), "preferred@1": share(pref1, n_on),
+            "mrr": share(rr, n_on),
+            "tiers_on_topic": {t: share(v, n_on) for t, v in tiers.items()},
+            "answered_right": share(confident_right + likely_right, n_on),
+            "confident_right": share(confident_right, n_on),
+            "confident_wrong_share_of_confident": share(confident_wrong + off_confident, confident),
+            "off_topic_confident": share(off_confident, n_off), "off_topic_likely": share(off_likely, n_off),
         }
     return report
 
@@ -78,13 +112,14 @@ def statute_recall(statute_searcher: Searcher, shared_dir: Path, k: int = 5) -> 
         cited &= laws
         if cited:
             usable.append((r["question"], cited))
-    texts = [q for q, _ in usable]
-    vectors = statute_searcher.encode_query(texts) if statute_searcher.encode_query else None
+    prepared = [prepare_query(q) for q, _ in usable]
+    vectors = statute_searcher.encode_query([p.text for p in prepared]) if statute_searcher.encode_query else None
     out: dict[str, Any] = {"consultations": len(rows), "with_imported_cited_law": len(usable), "k": k}
     for mode in statute_searcher.modes:
         found = 0
-        for i, (q, cited) in enumerate(tqdm(usable, desc=f"statutes {mode}", leave=False)):
-            res = statute_searcher.search(q, k=k, mode=mode, query_vector=vectors[i] if vectors is not None else None)
+        for i, (_, cited) in enumerate(tqdm(usable, desc=f"statutes {mode}", leave=False)):
+            res = statute_searcher.search(prepared[i], k=k, mode=mode,
+                                          query_vector=vectors[i] if vectors is not None else None)
             hit_laws = {_law_key(h.title.split(" ")[0]) for h in res.hits}
             found += int(bool(hit_laws & cited))
         out[mode] = {"recall@5": round(found / len(usable), 4) if usable else None}

@@ -64,7 +64,10 @@ from kb.service import IndexManager
 from kb.store import EntryStore
 from kb.transfer import import_entries
 from models.case_history import poisson_draw
+from models.answer_training import acceptable_slugs
 from models.search_eval import load_queries
+from kb.query import from_triage, prepare_query
+from kb.search import TriageView
 from triage.normalize import normalize
 from triage.pii import mask
 
@@ -84,8 +87,9 @@ def split_queries(known_slugs: set[str]) -> tuple[list[Query], list[Query]]:
     """(traffic, held-out): each best entry's queries, alternately."""
     by_best: dict[str, list[Query]] = defaultdict(list)
     for q in sorted(load_queries(), key=lambda q: q["id"]):
-        if q["relevant"] and q["relevant"][0] in known_slugs:
-            by_best[q["relevant"][0]].append(Query(q["query"], q["relevant"][0], frozenset(q["relevant"])))
+        acceptable, preferred = acceptable_slugs(q)
+        if preferred and preferred in known_slugs:
+            by_best[preferred].append(Query(q["query"], preferred, frozenset(acceptable)))
     traffic, heldout = [], []
     for qs in by_best.values():
         traffic += qs[0::2]
@@ -111,18 +115,18 @@ class Desk:
     def rank(self, text: str, k: int = 10, standing: bool = True) -> list[int]:
         if self.assistant is not None:
             result = self._result(text)
-            found = self.index.search(normalize(result.text_masked), k=k, issue_types=result.labels or None,
+            found = self.index.search(from_triage(result), k=k, triage=TriageView.of(result),
                                       standing=self.standings.multipliers() if standing else None)
         else:
-            found = self.index.search(normalize(mask(text).text), k=k, mode=self.mode,
+            found = self.index.search(prepare_query(text), k=k, mode=self.mode,
                                       standing=self.standings.multipliers() if standing else None)
         return [h.entry_id for h in found.hits]
 
     def suggest(self, text: str) -> list[tuple[int, int]]:
         """(entry id, version) of the suggestions an operator sees."""
         if self.assistant is not None:
-            return [(s["entry_id"], s["version"]) for s in self.assistant.suggest(text)["suggestions"]]
-        found = self.index.search(normalize(mask(text).text), k=3, mode=self.mode, standing=self.standings.multipliers())
+            return [(s.entry.entry_id, s.entry.version) for s in self.assistant.suggest(text).suggestions]
+        found = self.index.search(prepare_query(text), k=3, mode=self.mode, standing=self.standings.multipliers())
         self._log("operator", text, found, not found.abstain)
         return [(h.entry_id, h.version) for h in found.hits]
 
@@ -130,8 +134,8 @@ class Desk:
         """(answer id, entry id answered with or None)."""
         if self.assistant is not None:
             out = self.assistant.faq(text)
-            return out["answer_id"], out["answer"]["entry_id"] if out["answer"] else None
-        found = self.index.search(normalize(mask(text).text), k=3, mode=self.mode, standing=self.standings.multipliers())
+            return out.answer_id, out.answers[0].entry.entry_id if out.answers else None
+        found = self.index.search(prepare_query(text), k=3, mode=self.mode, standing=self.standings.multipliers())
         best = found.hits[0].entry_id if found.hits and not found.abstain else None
         return self._log("worker", text, found, best is not None), best
 
@@ -181,7 +185,7 @@ def _case(rng: random.Random, day: date, issue_type: str, platform: str, distric
 def simulate(data_dir: Path, *, days: int = 28, per_day: int = 50, cases_per_day: float = 25.0, seed: int = 7,
              dense: bool = True, triage: bool = True, embedding_model: str | None = None,
              embedder_options: dict[str, Any] | None = None, model_dir: Path | None = None,
-             calibrator_path: Path | None = None, cached_vectors: Path | None = None,
+             ranking_path: Path | None = None, cached_vectors: Path | None = None,
              progress: bool = True) -> dict[str, Any]:
     """Run the simulation in ``data_dir`` (created; must not hold an earlier run) and return the figures."""
     say: Callable[[str], None] = (lambda m: print(m, file=sys.stderr, flush=True)) if progress else (lambda m: None)
@@ -209,7 +213,7 @@ def simulate(data_dir: Path, *, days: int = 28, per_day: int = 50, cases_per_day
         shutil.copy(cached_vectors, index_dir / "vectors.npz")  # the entries' vectors: no re-encoding
     say("building the index of the seed entries ...")
     index = IndexManager(store, index_dir, embedder if dense else None, model_id if dense else None,
-                         calibrator_path=calibrator_path)
+                         ranking_path=ranking_path)
     index.rebuild()
     standings = Standings(factory, refresh_seconds=0.0)
     feedback, questions = FeedbackLog(factory), QuestionLog(factory)

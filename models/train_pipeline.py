@@ -9,7 +9,9 @@ from typing import Any
 from models import eval_triage
 from models.registry import triage_root
 from models.train_triage import CachedEncoder, embedding_cache_file, save_model, train
-from models.triage_data import by_split, load_corpus
+from models.crisis_data import crisis_hash, load_crisis
+from models.triage_data import Example, by_split, data_hash, load_corpus
+from triage.segment import resource_hash
 from triage import classifier as artifact
 from triage.embedder import Embedder, embedding_id
 from triage.features import VARIANTS
@@ -26,11 +28,11 @@ def train_and_save(
     embedder_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     root = triage_root(model_dir)
+    examples = load_corpus(shared_dir)
     if if_missing:
-        current = current_fitting(root, embedding_id(embedding_model_path, **(embedder_options or {})))
+        current = current_fitting(root, embedding_id(embedding_model_path, **(embedder_options or {})), examples)
         if current:
             return {"skipped": True, "current": current}
-    examples = load_corpus(shared_dir)
     encoder = None
     emb_id = None
     if use_embeddings:
@@ -59,14 +61,23 @@ def train_and_save(
     return report
 
 
-def current_fitting(root: Path, wanted_embedding_id: str) -> str | None:
-    """The current version if the service can run it with these vectors (trained on them, or on none);
-    a model trained on other vectors (another model or ONNX variant) would be refused, so None."""
+def current_fitting(root: Path, wanted_embedding_id: str, examples: list[Example] | None = None) -> str | None:
+    """The current version if it still fits: this code's format, these vectors (or none), the same corpus,
+    crisis corpus and dictionary. Otherwise None (retrain): a model trained on other vectors would be refused,
+    and one trained on other data is out of date."""
     current = artifact.current_version(root)
     if not current:
         return None
-    trained_on = artifact.read_manifest(root, current).get("embedding_id")
-    return current if trained_on in (None, wanted_embedding_id) else None
+    m = artifact.read_manifest(root, current)
+    if m.get("format_version") != artifact.FORMAT_VERSION or m.get("embedding_id") not in (None, wanted_embedding_id):
+        return None
+    if m.get("dictionary_hash") != resource_hash("dictionary.txt", "synonyms.tsv", "cantonese.tsv"):
+        return None
+    if m.get("crisis_hash") != crisis_hash(load_crisis()):
+        return None
+    if examples is not None and m.get("corpus_hash", m.get("data_hash")) != data_hash(examples):
+        return None
+    return current
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,9 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from models.crisis_data import CrisisExample, crisis_hash, from_corpus, load_crisis
+from models.crisis_data import by_split as crisis_by_split
+from models.train_danger import fit_danger
 from models.triage_data import Example, by_split, data_hash
 from triage import classifier as artifact
 from triage.classifier import TriageModel, decide_labels
@@ -130,6 +133,35 @@ def _urgency_clf(C: float) -> CalibratedClassifierCV:
                                   cv=CALIBRATION_FOLDS)
 
 
+def tune_urgency_bias(model: TriageModel, val_ex: list[Example]) -> dict[str, float]:
+    """Offsets on log P(low) and log P(high) (normal fixed at 0) that maximise the accuracy of the whole urgency
+    decision on validation: danger, cue words, injuries and deadlines included, as the pipeline applies them."""
+    from triage.pipeline import Triager, close_deadlines
+    from triage.urgency import assess
+
+    model.urgency_bias = {}
+    results = Triager(model).analyse_many([e.text for e in val_ex])
+    _, U = model.predict_proba([mask(e.text).text for e in val_ex])
+    classes = [c for c in model.urgency_classes if c != "emergency"]
+    cols = [model.urgency_classes.index(c) for c in classes]
+    logp = np.log(np.maximum(U[:, cols], 1e-9))
+    # What the pipeline decides for each message, given each possible classifier level.
+    table = [{c: assess(r.text_normalised, r.entities, c if r.labels else None, close_deadlines(r.deadlines),
+                        danger=r.danger).level for c in classes} for r in results]
+    truth = [e.urgency for e in val_ex]
+    grid = np.round(np.arange(-2.0, 2.01, 0.25), 2)
+    best, best_acc = {"low": 0.0, "high": 0.0}, -1.0
+    for b_low in grid:
+        for b_high in grid:
+            bias = np.array([{"low": b_low, "high": b_high}.get(c, 0.0) for c in classes])
+            levels = [classes[j] for j in np.argmax(logp + bias, axis=1)]
+            acc = float(np.mean([t[lv] == y for t, lv, y in zip(table, levels, truth)]))
+            # Prefer smaller offsets on ties: the least correction that does the job.
+            if acc > best_acc + 1e-9 or (abs(acc - best_acc) <= 1e-9 and abs(b_low) + abs(b_high) < sum(map(abs, best.values()))):
+                best, best_acc = {"low": float(b_low), "high": float(b_high)}, acc
+    return best
+
+
 def tune_thresholds(P: np.ndarray, Y: np.ndarray, labels: list[str]) -> dict[str, float]:
     """Per type, the threshold that maximises F1 on validation (0.5 when the type is absent there)."""
     grid = np.round(np.arange(0.10, 0.91, 0.05), 2)
@@ -164,31 +196,6 @@ def tune_abstain(P: np.ndarray, Y: np.ndarray, labels: list[str], thresholds: di
     return float(max(t for t, f in zip(grid, f1s) if f >= best - 0.005))
 
 
-def tune_emergency(model: TriageModel, val_ex: list[Example], beta: float = 2.0) -> float:
-    """Threshold on P(emergency) for the whole system on validation: cues catch most emergencies,
-    the classifier adds what they miss. Maximise F-beta (recall-weighted); never below 0.15, because
-    a threshold set by the weakest of ~20 validation emergencies flags half of all messages."""
-    from sklearn.metrics import fbeta_score
-
-    from triage.pipeline import Triager
-
-    texts = [e.text for e in val_ex]
-    truth = [e.urgency == "emergency" for e in val_ex]
-    saved = model.emergency_threshold
-    model.emergency_threshold = 1.01  # rules only
-    rule_flags = [r.urgency.level == "emergency" for r in Triager(model).analyse_many(texts)]
-    model.emergency_threshold = saved
-    _, Pu = model.predict_proba([mask(t).text for t in texts])
-    p_em = Pu[:, model.urgency_classes.index("emergency")]
-    best_t, best_f = 0.5, -1.0
-    for t in np.round(np.arange(0.15, 0.91, 0.05), 2):
-        flags = [r or p >= t for r, p in zip(rule_flags, p_em)]
-        f = fbeta_score(truth, flags, beta=beta, zero_division=0)
-        if f >= best_f:  # ties go to the higher threshold
-            best_t, best_f = float(t), f
-    return best_t
-
-
 Row = tuple[str, tuple[str, ...], str | None]  # text, issue types, urgency (None: a correction)
 
 
@@ -216,11 +223,22 @@ def train(
     Cs: Sequence[float] = (2.0, 8.0),
     log: Progress = _log_stderr,
     extra_train: Sequence[LabelledText] = (),
+    crisis: Sequence[CrisisExample] | None = None,
+    extra_danger: Sequence[CrisisExample] = (),
 ) -> tuple[Candidate, list[dict[str, Any]], dict[str, Candidate]]:
     """Fit every variant x C on train (plus ``extra_train``), tune on val. Returns the best by val
-    macro-F1, the comparison table, and the best candidate of each variant."""
+    macro-F1, the comparison table, and the best candidate of each variant.
+
+    Each candidate also gets its danger-now detector (models/train_danger.py), fitted on the crisis corpus
+    (``crisis``; default: triage/data/crisis) and the corpus's emergencies, training splits only, plus
+    operators' danger corrections (``extra_danger``); threshold set on the validation splits."""
     labels = issue_types()
     splits = by_split(examples)
+    crisis = list(crisis) if crisis is not None else load_crisis()
+    danger_splits = crisis_by_split([*crisis, *from_corpus(examples)])
+    danger_train = [*danger_splits["train"], *extra_danger]
+    # The features also learn the crisis corpus's words (its TF-IDF vocabulary and the embedding mean).
+    crisis_text = [mask(e.text).text for e in danger_splits["train"]]
     train_ex, val_ex = splits["train"], splits["val"]
     mlb = MultiLabelBinarizer(classes=labels)
     rows = _interleave([(e.text, e.issue_types, e.urgency) for e in train_ex],
@@ -242,7 +260,8 @@ def train(
             t0 = time.perf_counter()
             features = build_features(variant)
             attach_encoder(features, encoder)
-            Ftr = features.fit_transform(Xtr_text)
+            features.fit(Xtr_text + crisis_text)
+            Ftr = features.transform(Xtr_text)
             Fva = features.transform(Xva_text)
             issue = _issue_clf(C).fit(Ftr, Ytr)
             urgency = _urgency_clf(C).fit(Ftr[with_urgency], [rows[i][2] for i in with_urgency])
@@ -250,10 +269,17 @@ def train(
             thresholds = tune_thresholds(Pva, Yva, labels)
             abstain = tune_abstain(Pva, Yva, labels, thresholds)
             macro = float(f1_score(Yva, predict_labels(Pva, labels, thresholds, abstain), average="macro", zero_division=0))
-            model = TriageModel(features, issue, urgency, labels, thresholds, abstain, 0.5, variant)
-            model.emergency_threshold = tune_emergency(model, val_ex)
+            danger = fit_danger(features, danger_train, danger_splits["val"])
+            # Urgency's own "emergency" class is not used: danger now is the detector's call alone.
+            model = TriageModel(features, issue, urgency, labels, thresholds, abstain, 1.01, variant,
+                                danger_clf=danger.danger_clf, kind_clf=danger.kind_clf,
+                                danger_threshold=danger.threshold, danger_threshold_cue=danger.threshold_cue,
+                                context_weight=danger.context_weight)
+            model.urgency_bias = tune_urgency_bias(model, val_ex)
             row = {"variant": variant, "C": C, "val_macro_f1": round(macro, 4), "abstain_threshold": abstain,
-                   "emergency_threshold": model.emergency_threshold,
+                   "danger": {k: danger.report[k] for k in ("chosen_C", "threshold", "threshold_cue",
+                                                            "val_false_alarm_rate")},
+                   "urgency_bias": model.urgency_bias,
                    "fit_seconds": round(time.perf_counter() - t0, 1)}
             comparison.append(row)
             log(json.dumps(row, ensure_ascii=False))
@@ -290,7 +316,9 @@ def save_model(best: Candidate, examples: list[Example], root: Path, metrics: di
         "C": best.C,
         "thresholds": best.model.thresholds,
         "abstain_threshold": best.model.abstain_threshold,
-        "emergency_threshold": best.model.emergency_threshold,
+        "danger_threshold": best.model.danger_threshold,
+        "danger_threshold_cue": best.model.danger_threshold_cue,
+        "crisis_hash": crisis_hash(load_crisis()),
         "comparison": comparison,
         "metrics": metrics,
         **(extra_manifest or {}),

@@ -265,3 +265,25 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, local_model_dir: Path) 
     with running_server(tmp_path_factory.mktemp("api"), local_model_dir,
                         {"JISHIBANG_FAQ_RATE_PER_MINUTE": "1000"}) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def bm25_ranking(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ranking model fitted once per session on a BM25-only index of the seed entries, without a triage model
+    (its triage features are zero in fitting and in search alike). Any BM25 index of the seed entries accepts it
+    (same dictionary, no vectors, same features)."""
+    from kb.seeding import seed_text
+    from kb.service import IndexManager
+    from kb.transfer import import_entries
+    from models.answer_training import collect, fit, labelled_queries
+    from tests.test_kb_store import TODAY, make_store
+
+    root = tmp_path_factory.mktemp("bm25-ranking")
+    store = make_store(root / "kb.db")
+    import_entries(store, seed_text(), "jsonl", "seed", default_status="published")
+    m = IndexManager(store, root / "index", None, None, today=lambda: TODAY)
+    m.rebuild()
+    queries = labelled_queries(m.searcher, SHARED, paraphrases=False)
+    fit(m.searcher, collect(m.searcher, queries, None, progress=False), m.ranking_record(), folds=3).save(
+        root / "ranking.json")
+    return root / "ranking.json"

@@ -73,8 +73,8 @@ def c_types(suggestion: dict, api_server) -> list[str]:
 
 def test_suggest_says_plainly_when_nothing_fits(api_server) -> None:
     with api_server.client("operator") as c:
-        body = c.post("/v1/suggest", json={"text": "请问明天江门会不会下雨，我想去看电影"}).json()
-    assert body["no_good_answer"] is True and body["reason"]
+        body = c.post("/v1/suggest", json={"text": "红烧肉怎么做才好吃，要放几勺糖"}).json()
+    assert body["no_good_answer"] is True and body["reason"] and body["tier"] == "none" and body["banner"] is True
 
 
 def test_faq_answers_from_published_entries_in_the_worker_voice(api_server) -> None:
@@ -95,7 +95,7 @@ def test_faq_emergency_gets_emergency_numbers_first(api_server) -> None:
     body = httpx.post(f"{api_server.url}/v1/faq/ask", json={"question": "我同事送餐被车撞了，现在倒在地上流了很多血"},
                       timeout=60).json()
     assert body["emergency"] is True
-    assert [c["number"] for c in body["emergency_contacts"]][:2] == ["110", "120"]
+    assert [c["number"] for c in body["emergency_contacts"]][:2] == ["120", "110"]  # an injury now: 120 first
 
 
 def test_faq_without_a_good_answer_gives_the_hotline_instead(api_server) -> None:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from kb.search import Calibrator
+from kb.query import prepare_query
+from kb.ranking import RankingModel
+from kb.search import TriageView
 from kb.seeding import seed_text
 from kb.service import IndexManager
 from kb.store import EntryStore
 from kb.transfer import import_entries
-from models.search_calibration import collect, fit
 from tests.conftest import SHARED
 from tests.test_kb_store import TODAY, content, make_store
 
@@ -43,28 +44,93 @@ def test_questions_find_their_entry_one_hit_per_entry(manager: IndexManager) -> 
     assert all(h.retrievers == ["bm25"] and h.status == "published" for h in r.hits)
 
 
-def test_filters_and_issue_type_boost(manager: IndexManager) -> None:
+def test_filters(manager: IndexManager) -> None:
     r = manager.search("押金", mode="bm25", k=10, kinds=["past_case"])
     assert r.hits and all(h.kind == "past_case" for h in r.hits)
     r = manager.search("押金", mode="bm25", k=10, jurisdictions=["江门"])
     assert all(manager.searcher.build.entries[manager.searcher.build.pos_by_id[h.entry_id]].jurisdiction == "江门" for h in r.hits)
-    plain = [h.slug for h in manager.search("被打了怎么办", mode="bm25", k=5).hits]
-    boosted = manager.search("被打了怎么办", mode="bm25", k=5, issue_types=["safety_conflict"]).hits
-    assert "safety_conflict" in boosted[0].issue_types
-    assert set(plain) & {h.slug for h in boosted}
+    # A need chosen in a clarifying question: an issue type, or the other side of the dispute.
+    r = manager.search("押金不退", mode="bm25", k=10, need="pay_settlement")
+    assert r.hits and all("pay_settlement" in h.issue_types for h in r.hits)
+    r = manager.search("押金不退", mode="bm25", k=10, need="who:rental_shop")
+    assert r.hits and all("rental_shop" in manager.searcher._situation_of(manager.searcher.build.pos_by_id[h.entry_id]).counterparty
+                          for h in r.hits)
 
 
-def test_calibrated_scores_abstain_on_greetings_and_off_topic(manager: IndexManager) -> None:
-    calibrator = fit(collect(manager.searcher, SHARED, progress=False))
-    path = manager.root / "calibrator.json"
-    calibrator.save(path)
-    manager.calibrator_path = path
-    manager.reload_calibrator()
-    for q in ("你好在吗", "今天天气怎么样", "红烧肉怎么做才好吃"):
-        assert manager.search(q, mode="bm25").abstain, q
-    answered = manager.search("站点收押金不退，站长说是规定，找谁投诉", mode="bm25")
-    assert not answered.abstain and 0.0 <= answered.hits[0].score <= 1.0
-    assert Calibrator.load(path).threshold("bm25") == calibrator.threshold("bm25")
+@pytest.fixture(scope="module")
+def ranked(seeded, bm25_ranking: Path, tmp_path_factory: pytest.TempPathFactory) -> IndexManager:
+    """A BM25-only index with the session's ranking model (tests/conftest.py: fitted on the calibration queries)."""
+    store, _ = seeded
+    root = tmp_path_factory.mktemp("ranked")
+    m = IndexManager(store, root / "index", None, None, today=lambda: TODAY, ranking_path=bm25_ranking)
+    m.rebuild()
+    assert m.ranking_problem is None
+    return m
+
+
+def test_ranking_model_tiers_greetings_noise_and_questions(ranked: IndexManager) -> None:
+    for q in ("你好在吗", "今天天气怎么样", "红烧肉怎么做才好吃", "押金" * 200, "asdfghjkl", "1234567890"):
+        r = ranked.search(q, mode="bm25")
+        assert r.tier == "none" and r.abstain, (q[:20], r.tier, r.confidence)
+    assert ranked.search("押金" * 200, mode="bm25").degenerate == "repeated"
+    answered = ranked.search("站点收押金不退，站长说是规定，找谁投诉", mode="bm25")
+    assert answered.tier in ("confident", "likely") and 0.0 <= answered.hits[0].score <= 1.0
+    assert answered.hits[0].tier == answered.tier
+
+
+def test_hits_come_in_the_order_of_their_score(ranked: IndexManager) -> None:
+    for q in ("站长扣我工资", "送外卖被车撞了", "小区保安不让进", "工伤认定下来了公司不给钱"):
+        scores = [h.score for h in ranked.search(q, mode="bm25", k=10).hits]
+        assert scores == sorted(scores, reverse=True), q
+
+
+def test_triage_issue_types_reach_the_reranker(ranked: IndexManager) -> None:
+    from kb.search import RERANK_FEATURES
+
+    q = prepare_query("被打了怎么办")
+    view = TriageView({"safety_conflict": 0.95, "out_of_scope": 0.02}, ("safety_conflict",))
+    cands = ranked.searcher.candidates(q, "bm25", triage=view)
+    entries = ranked.searcher.build.entries
+    at = {name: i for i, name in enumerate(RERANK_FEATURES)}
+    for c in cands:
+        types = entries[c.pos].issue_types
+        assert c.features[at["tri_overlap"]] == (0.95 if "safety_conflict" in types else 0.0 if "out_of_scope" not in types else 0.02)
+        assert c.features[at["tri_in_labels"]] == float(types[0] == "safety_conflict")
+        assert c.features[at["tri_max"]] == 0.95
+    assert any(c.features[at["tri_overlap"]] == 0.95 for c in cands)
+
+
+def test_a_ranking_model_fitted_with_another_dictionary_is_refused(ranked: IndexManager, tmp_path: Path) -> None:
+    model = RankingModel.load(ranked.ranking_path)
+    model.record["dictionary_hash"] = "0" * 16
+    other = tmp_path / "ranking.json"
+    model.save(other)
+    m = IndexManager(ranked.store, tmp_path / "index", None, None, today=lambda: TODAY, ranking_path=other)
+    m.load_or_build()
+    assert m.ranking_problem and "dictionary_hash" in m.ranking_problem
+    r = m.search("押金不退", mode="bm25")
+    assert r.tier == "none" and r.hits and "no ranking model" in (r.reason or "")  # fused order, never confident
+
+
+def test_a_changed_dictionary_rebuilds_the_saved_index(seeded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, _ = seeded
+    m = IndexManager(store, tmp_path / "index", None, None, today=lambda: TODAY)
+    m.rebuild()
+    import kb.service
+
+    monkeypatch.setattr(kb.service, "dictionary_hash", lambda: "changed-dictionary")
+    fresh = IndexManager(store, tmp_path / "index", None, None, today=lambda: TODAY)
+    fresh.load_or_build()
+    assert fresh.rebuilds == 1  # the saved build was segmented with the old tables
+
+
+def test_an_empty_knowledge_base_answers_nothing_without_an_error(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "empty.db")
+    m = IndexManager(store, tmp_path / "index", None, None, today=lambda: TODAY)
+    m.rebuild()
+    for mode in ("bm25", "hybrid"):
+        r = m.search("押金不退怎么办", mode=mode)
+        assert r.hits == [] and r.tier == "none" and r.abstain
 
 
 def test_publishing_and_archiving_update_the_index(seeded, tmp_path: Path) -> None:

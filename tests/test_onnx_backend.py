@@ -82,28 +82,33 @@ def test_int8_mixed_is_close_to_fp32_and_has_its_own_identity(local_model_dir) -
         Embedder(str(local_model_dir), backend="onnx", onnx_dir=onnx_dir, variant="int4")
 
 
-def test_models_built_on_other_vectors_are_retrained_or_refitted(tmp_path) -> None:
-    """`make models` after a change of embedding variant: `train triage --if-missing` retrains a model trained
-    on other vectors, and a calibrator records the vectors it was fitted on (files without it still load)."""
-    from kb.search import Calibrator
+def test_models_built_on_other_vectors_or_data_are_retrained(tmp_path) -> None:
+    """`make models` after a change: `train triage --if-missing` retrains a model trained on other vectors, on
+    another format, dictionary, crisis corpus or corpus; the ranking model is checked the same way
+    (tests/test_kb_search.py)."""
+    from models.crisis_data import crisis_hash, load_crisis
     from models.train_pipeline import current_fitting
+    from models.triage_data import Example, data_hash
     from triage import classifier as artifact
+    from triage.segment import resource_hash
 
     root = tmp_path / "triage"
+    examples = [Example("a", "押金不退", ("deposit_refund",), "normal")]
+    fits = {"format_version": artifact.FORMAT_VERSION, "crisis_hash": crisis_hash(load_crisis()),
+            "dictionary_hash": resource_hash("dictionary.txt", "synonyms.tsv", "cantonese.tsv"),
+            "corpus_hash": data_hash(examples)}
     assert current_fitting(root, "e5-local:x") is None
-    for version, emb in (("v1", "e5-local:x"), ("v2", None)):
+    for version, extra in (("v1", {"embedding_id": "e5-local:x"}), ("v2", {"embedding_id": None}),
+                           ("v3", {"embedding_id": None, "format_version": 1}),
+                           ("v4", {"embedding_id": None, "crisis_hash": "other"}),
+                           ("v5", {"embedding_id": None, "corpus_hash": "other"})):
         (root / version).mkdir(parents=True)
-        (root / version / "manifest.json").write_text(json.dumps({"embedding_id": emb}))
+        (root / version / "manifest.json").write_text(json.dumps({**fits, **extra}))
     artifact.set_current(root, "v1")
-    assert current_fitting(root, "e5-local:x") == "v1"
-    assert current_fitting(root, "e5-local:x:int8-mixed") is None
+    assert current_fitting(root, "e5-local:x", examples) == "v1"
+    assert current_fitting(root, "e5-local:x:int8-mixed", examples) is None
     artifact.set_current(root, "v2")  # TF-IDF only: fits any vectors
-    assert current_fitting(root, "e5-local:x:int8-mixed") == "v2"
-
-    params = {"hybrid": {"coef": [0.5], "intercept": -1.0, "threshold": 0.4}}
-    Calibrator(params, "e5-local:x:int8-mixed").save(tmp_path / "cal.json")
-    loaded = Calibrator.load(tmp_path / "cal.json")
-    assert loaded is not None and loaded.model_id == "e5-local:x:int8-mixed" and loaded.params == params
-    (tmp_path / "old.json").write_text(json.dumps(params))
-    old = Calibrator.load(tmp_path / "old.json")
-    assert old is not None and old.model_id is None and old.threshold("hybrid") == 0.4
+    assert current_fitting(root, "e5-local:x:int8-mixed", examples) == "v2"
+    for stale in ("v3", "v4", "v5"):
+        artifact.set_current(root, stale)
+        assert current_fitting(root, "e5-local:x", examples) is None, stale

@@ -83,3 +83,19 @@ def test_masking_never_keeps_the_value() -> None:
     result = mask("电话13912345678")
     assert result.spans[0].kind == "mobile"
     assert "139" not in result.text and "13912345678" not in repr(result)
+
+
+_SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢") + ["欧阳", "司徒"]
+_GIVEN = list("三四伟芳娜敏静强磊军洋勇艳杰涛明超秀霞平刚桂英华玉")
+_FOLLOWING = ["电话", "手机", "手机号", "微信", "身份证", "今年", "住在", "家住", "工号", "车牌", "联系方式", "地址", "老家",
+              "骑手", "司机", "跑单", "送外卖", "开网约车", "在美团", "在站点"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(surname=st.sampled_from(_SURNAMES), given_name=st.text(alphabet=_GIVEN, min_size=1, max_size=2),
+       intro=st.sampled_from(["我叫", "我是", "本人叫", "名字叫"]), follow=st.sampled_from(_FOLLOWING))
+def test_a_name_ends_where_the_next_word_begins(surname: str, given_name: str, intro: str, follow: str) -> None:
+    """The name span must not swallow the first character of the word after it ("张三电话" -> "[姓名]电话")."""
+    text = f"{intro}{surname}{given_name}{follow}"
+    out = mask(text).text
+    assert out == f"{intro}{PLACEHOLDERS['name']}{follow}", (text, out)

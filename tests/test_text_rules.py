@@ -3,10 +3,11 @@
 import re
 from datetime import date, datetime
 
+import numpy as np
 import pytest
 
 from tests.conftest import SHARED
-from triage import deadlines, referrals
+from triage import danger, deadlines, referrals
 from triage.entities import extract
 from triage.errors import TextError
 from triage.lexicon import load_yaml
@@ -123,15 +124,37 @@ def _articles() -> set[tuple[str, str]]:
      "佢哋而家围住我打", "同事被车撞了倒在地上没反应", "刚刚摔了流了好多血", "電池冒烟了着火了",
      "我准备今晚收工就去做个了断", "有时候觉得带着孩子一起走算了"],
 )
-def test_emergency_cues_fire(text) -> None:
-    assert assess(normalize(text), ents(text)).level == "emergency"
+def test_danger_cue_features_fire(text) -> None:
+    vector, reasons = danger.context(normalize(text))
+    assert vector[: len(danger.cue_groups())].any(), text
+    assert any(r.code in danger.cue_groups() for r in reasons)
+
+
+@pytest.mark.parametrize("text", ["快被罚死了", "被气死了", "热死了今天", "累死了今天跑了12个小时", "笑死我了", "想死你们了"])
+def test_intensifier_death_is_not_a_cue(text) -> None:
+    vector, reasons = danger.context(normalize(text))
+    cues = len(danger.cue_groups())
+    assert not vector[:cues].any(), text  # the cue inside 累死 / 想死你们 does not count
+    assert any(r.code == "intensifier" for r in reasons)
 
 
 @pytest.mark.parametrize(
     "text", ["快被罚死了", "被气死了", "热死了今天", "压力好大但还能撑", "撞单了怎么办", "我和同事一起走路送餐"]
 )
-def test_idioms_are_not_emergencies(text) -> None:
+def test_without_the_detector_nothing_is_an_emergency(text) -> None:
+    # Urgency alone never says emergency: danger now is the detector's call (triage/danger.py).
     assert assess(normalize(text), ents(text)).level != "emergency"
+
+
+def test_the_detectors_verdict_makes_an_emergency_with_its_reasons() -> None:
+    text = "我不想活了"
+    d = danger.decide(0.9, np.eye(len(danger.KINDS))[danger.KINDS.index("self_harm_active")], 0.5,
+                      danger.context(normalize(text))[1])
+    u = assess(normalize(text), ents(text), "normal", danger=d)
+    assert u.level == "emergency" and u.reasons[0].source == "danger"
+    passive = danger.decide(0.9, np.eye(len(danger.KINDS))[0], 0.5, [])
+    assert passive.level == "passive" and passive.response == "passive"
+    assert danger.decide(0.1, None, 0.5, []).level == "none"
 
 
 def test_close_deadline_raises_urgency_with_reason() -> None:
@@ -141,6 +164,7 @@ def test_close_deadline_raises_urgency_with_reason() -> None:
 
 def test_low_urgency_for_information_requests() -> None:
     assert assess(normalize("怎么入会"), ents("怎么入会")).level == "low"
+    assert assess(normalize("怎么入会"), ents("怎么入会"), "normal").level == "low"  # information beats the model's normal
     assert any(r.code == "information" for _, r in cue_reasons("驿站在哪里"))
 
 
@@ -160,10 +184,61 @@ def test_deposit_kept_by_rental_shop_goes_to_market_regulation_and_fraud_to_poli
     assert referrals.rank({"deposit_refund": 0.9}, normalize(fraud), ents(fraud), "normal")[0].target == "police"
 
 
+def _now(kind: str) -> danger.Danger:
+    level = "passive" if kind == "self_harm_passive" else "now"
+    return danger.Danger(level, kind, 0.9)
+
+
+def _first(scores: dict[str, float], text: str, urgency: str = "normal", d: danger.Danger | None = None) -> str:
+    return referrals.rank(scores, normalize(text), ents(text), urgency, d)[0].target
+
+
 def test_emergency_injury_puts_ambulance_first() -> None:
     text = "被车撞了流了好多血"
-    ranked = referrals.rank({"traffic_accident": 0.9, "injury": 0.8}, normalize(text), ents(text), "emergency")
+    ranked = referrals.rank({"traffic_accident": 0.9, "injury": 0.8}, normalize(text), ents(text), "emergency",
+                            _now("acute_injury"))
     assert ranked[0].target == "ambulance" and ranked[0].contact == "120"
+
+
+def test_an_injury_already_in_hospital_is_not_sent_to_120() -> None:
+    assert _first({"traffic_accident": 0.9, "injury": 0.8}, "上周送餐被车撞了，现在在医院住院，对方不肯赔", "high") \
+        in ("traffic_police", "injury_recognition")
+
+
+def test_passive_ideation_gets_12356_first_and_never_110() -> None:
+    text = "封号一个月了，欠了一屁股债，有时候觉得活着没意思"
+    ranked = referrals.rank({"platform_rules": 0.8, "mental_crisis": 0.6}, normalize(text), ents(text), "emergency",
+                            _now("self_harm_passive"))
+    assert ranked[0].target == "mental_health" and "12356" in ranked[0].contact
+    assert "police" not in [r.target for r in ranked] and "直接询问" in ranked[0].reason
+
+
+def test_death_at_work_refers_survivors() -> None:
+    assert _first({"injury": 0.7, "family_hardship": 0.5}, "我老公在站点上班时突然倒下，抢救无效去世了，公司不管") == \
+        "injury_recognition"
+
+
+def test_school_place_goes_to_the_education_bureau() -> None:
+    assert _first({"family_hardship": 0.8}, "孩子明年要上小学，我们是外地户口跑外卖的，学位怎么申请") == "education_bureau"
+
+
+def test_landlords_deposit_goes_to_mediation_not_market_regulation() -> None:
+    text = "房东不退我租房押金两千块"
+    ranked = [r.target for r in referrals.rank({"deposit_refund": 0.9}, normalize(text), ents(text), "normal")]
+    assert ranked[0] in ("mediation", "citizen_hotline") and "market_regulation" not in ranked
+
+
+def test_a_guard_holding_a_bike_key_for_money_goes_to_the_police_or_the_property() -> None:
+    text = "小区保安把我电动车钥匙拔了，要我给50块才还"
+    assert _first({"deposit_refund": 0.5, "access_environment": 0.6}, text) in ("police", "property_association")
+
+
+def test_helmet_rules_go_to_traffic_police() -> None:
+    assert _first({"legal_consult": 0.6}, "骑电动车送外卖不戴头盔会被罚吗") == "traffic_police"
+
+
+def test_proof_of_employment_goes_to_the_platform_or_station() -> None:
+    assert _first({"labor_relation": 0.6}, "孩子上学要我开收入证明，我跑众包的找谁开") == "platform_enterprise"
 
 
 # --- the label space agrees with the spec ----------------------------------------------------------
@@ -186,4 +261,4 @@ def test_referral_rules_use_only_known_ids() -> None:
     data = load_yaml("referral_rules.yaml")
     for rule in data["rules"]:
         assert rule["target"] in data["targets"]
-        assert set(rule["issue_types"]) <= set(issue_types())
+        assert rule["issue_types"] == ["*"] or set(rule["issue_types"]) <= set(issue_types())

@@ -80,6 +80,22 @@ def test_emergencies_come_first(triager, text) -> None:
     assert r["urgency"]["reasons"][0]["detail"]
 
 
+@pytest.mark.parametrize("text", ["今天跑了12个小时累死了，站长还扣我钱", "气死我了，顾客给了差评", "想死你们了，过年回家",
+                                  "热死了今天，中午没地方歇", "笑死，客人又点错地址"])
+def test_hyperbole_is_not_an_emergency(triager, text) -> None:
+    r = analyse(triager, text)
+    assert r["urgency"]["level"] != "emergency" and r["danger"]["level"] == "none", (text, r["danger"])
+    assert all(ref["target"] not in ("police", "ambulance") for ref in r["referrals"][:1])
+
+
+def test_passive_ideation_is_its_own_level_with_12356_first(triager) -> None:
+    r = analyse(triager, "号被封了一个月，欠了一屁股债，每天醒来都在想活着有什么意思，不如睡过去别醒了")
+    assert r["urgency"]["level"] == "emergency" and r["danger"]["level"] == "passive"
+    assert r["referrals"][0]["target"] == "mental_health"
+    assert "police" not in [ref["target"] for ref in r["referrals"]]
+    assert "直接询问" in r["urgency"]["reasons"][0]["detail"] or "自杀" in r["urgency"]["reasons"][0]["detail"]
+
+
 def test_greetings_do_not_get_a_confident_labour_type(triager) -> None:
     for text in ("你好在吗", "谢谢你们", "😊😊"):
         r = analyse(triager, text)

@@ -86,3 +86,22 @@ def normalize(text: str) -> str:
     pattern, table = _cantonese_pattern()
     text = pattern.sub(lambda m: table[m.group(0)], text)
     return _SPACE.sub(" ", text).strip().lower()
+
+
+# A greeting or pleasantry alone (after normalisation: Cantonese folded, punctuation and emoji dropped): search
+# hands it a friendly prompt, the danger detector never flags it.
+_GREETING = re.compile(
+    r"^(你好|您好|你们好|大家好|早上好|早晨|中午好|下午好|晚上好|晚安|在吗|在不在|有人吗|有没有人|有人在吗|喂|哈喽|嗨|hi|hello|"
+    r"谢谢|多谢|谢谢你|谢谢你们|唔该|好的|好|嗯|嗯嗯|哦|ok|okay|收到|明白|知道了|辛苦了|再见|拜拜|bye|测试|test|请问|"
+    r"你是机器人吗|你是谁|转人工|人工|人工客服)+$", re.I)
+_NOT_WORD = re.compile(r"[^\w\u3400-\u9fff]")
+
+
+def is_greeting(normalised: str) -> bool:
+    words = _NOT_WORD.sub("", normalised)
+    return bool(words) and bool(_GREETING.match(words.lower()))
+
+
+def has_words(normalised: str) -> bool:
+    """Any letter, digit or Chinese character at all (not only emoji and punctuation)."""
+    return bool(_NOT_WORD.sub("", normalised))

@@ -144,8 +144,13 @@ _SURNAMES_2 = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉�
 _SURNAME_RE = "(?:" + "|".join(_SURNAMES_2) + f"|[{_SURNAMES_1}])"
 # Characters that end a name: function words, punctuation, digits, and words that follow names.
 _NOT_NAME = "的了是在我你他她它们今年岁住有没不和跟说要想去来到从被把给让叫做跑送开为与及也都就还很啊呀吧呢吗嘛哦喔噢，。,.!！?？、 ：:；;（）()0123456789"
+# Words that often follow a name directly ("我叫张三电话138..."): a given name never swallows their first
+# character (it used to: "张三电" masked as [姓名] left "话").
+_AFTER_NAME = ("电话|手机|号码|微信|身份证|今年|住在|家住|工号|车牌|联系|地址|老家|来自|骑手|司机|快递|外卖|师傅|先生|女士|"
+               "小姐|同志|跑单|送餐|送外卖|开车|开网约车|电单车|电动车|租车|平台|美团|饿了么|滴滴|站点|公司|这边|那边")
 _NAME_INTRO = re.compile(
-    rf"(?:我叫|我係|我系|我是|本人叫|本人是|姓名\s*[:：]?\s*|名字叫|名字是|叫做)\s*({_SURNAME_RE}[^{_NOT_NAME}]{{1,2}})"
+    rf"(?:我叫|我係|我系|我是|本人叫|本人是|姓名\s*[:：]?\s*|名字叫|名字是|叫做)\s*"
+    rf"({_SURNAME_RE}(?!(?:{_AFTER_NAME}))[^{_NOT_NAME}](?:(?!(?:{_AFTER_NAME}))[^{_NOT_NAME}])?)"
 )
 _NAME_HONORIFIC = re.compile(
     rf"({_SURNAME_RE})(?=(?:先生|女士|小姐|师傅|师父|阿姨|大哥|大姐|生(?![产活意日病气命])|太|姐|哥))"

@@ -6,20 +6,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import numpy as np
 
 from triage import deadlines as deadline_rules
 from triage import referrals as referral_rules
-from triage.classifier import TriageModel, decide_labels
+from triage.classifier import Predictions, TriageModel, decide_labels
+from triage.danger import KIND_ISSUE_TYPE, Danger, cue_groups
+from triage.danger import decide as decide_danger
 from triage.entities import Entities, extract
 from triage.normalize import check_text, normalize
 from triage.pii import mask
 from triage.taxonomy import issue_type_names
-from triage.urgency import RANK, Urgency, assess, cue_reasons
+from triage.urgency import RANK, Urgency, assess
 
-# When the classifier abstains but a cue says emergency, the operator still needs a type to act on.
-_CUE_TYPE = {"self_harm": "mental_crisis", "ongoing_violence": "safety_conflict", "acute_injury": "injury",
-             "fire_or_danger": "safety_conflict"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +41,10 @@ class TriageResult:
     referrals: list[referral_rules.Referral]
     model_version: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # The masked text normalised (full-width, traditional, Cantonese folded): what search is given
+    # (kb.query.from_triage), so the embedding triage computed is the one search reuses.
+    text_normalised: str = ""
+    danger: Danger = Danger("none", None, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         def convert(obj: Any) -> Any:
@@ -56,8 +58,19 @@ class TriageResult:
 
         d = convert(asdict(self))
         d.pop("timings_ms", None)
+        d.pop("text_normalised", None)
         d["entities"]["injury_severity"] = self.entities.injury_severity
         return d
+
+
+def close_deadlines(found: list[deadline_rules.Deadline]) -> list[str]:
+    """The reasons "a legal deadline is close" for urgency."""
+    return [f"{d.name}：剩 {d.days_left} 天（{d.due}）" if d.days_left >= 0 else f"{d.name}：已过 {-d.days_left} 天"
+            for d in found if d.is_close and d.days_left is not None]
+
+
+def _cue_groups() -> frozenset[str]:
+    return frozenset(cue_groups())
 
 
 class Triager:
@@ -75,12 +88,16 @@ class Triager:
         now = now or datetime.now()
         cleaned = [check_text(t) for t in texts]
         masked = [mask(t) for t in cleaned]
-        issue_p, urgency_p = self.model.predict_proba([m.text for m in masked])
-        return [self._result(m.text, m.kinds, issue_p[i], urgency_p[i], now) for i, m in enumerate(masked)]
+        norms = [normalize(m.text) for m in masked]
+        pred = self.model.predict([m.text for m in masked], norms)
+        return [self._result(m.text, norms[i], m.kinds, pred, i, now) for i, m in enumerate(masked)]
 
-    def _result(self, masked: str, pii: list[str], probs: np.ndarray, urg: np.ndarray, now: datetime) -> TriageResult:
+    def _result(self, masked: str, norm: str, pii: list[str], pred: Predictions, i: int, now: datetime) -> TriageResult:
         model = self.model
-        norm = normalize(masked)
+        probs, urg = pred.issue[i], pred.urgency[i]
+        cue_fired = any(r.code in _cue_groups() for r in pred.reasons[i])
+        danger = decide_danger(float(pred.danger[i]), pred.kinds[i] if pred.kinds is not None else None,
+                               model.danger_threshold_cue if cue_fired else model.danger_threshold, pred.reasons[i], norm)
         scores = sorted(
             (IssueScore(t, self._names[t], round(float(p), 4)) for t, p in zip(model.labels, probs)),
             key=lambda s: -s.score,
@@ -92,27 +109,19 @@ class Triager:
             abstain_reason = f"no issue type is confident enough (best {top.id} {top.score:.2f} < {model.abstain_threshold:.2f})"
 
         entities = extract(norm, now)
-        # Urgency from the classifier: emergency only above the recall-tuned threshold.
-        classes = model.urgency_classes
-        p = dict(zip(classes, urg))
-        model_level = max((c for c in classes if c != "emergency"), key=lambda c: p[c])
-        if p.get("emergency", 0.0) >= model.emergency_threshold:
-            model_level = "emergency"
-        cues = cue_reasons(norm)
-        if not labels:
-            # Cues still find emergencies in a message the classifier cannot place.
-            cue_types = [_CUE_TYPE[r.code] for lvl, r in cues if lvl == "emergency" and r.code in _CUE_TYPE]
-            if cue_types:
-                labels = list(dict.fromkeys(cue_types))
-                abstain_reason = None
+        # Urgency's classifier speaks for low / normal / high; danger now is the detector's call alone.
+        model_level = model.urgency_level(urg)
+        if not labels and danger.kind:
+            # The operator needs a type to act on when the classifier cannot place an emergency.
+            labels = [KIND_ISSUE_TYPE[danger.kind]]
+            abstain_reason = None
         found = deadline_rules.find(labels, norm, entities, now.date())
-        close = [f"{d.name}：剩 {d.days_left} 天（{d.due}）" if d.days_left >= 0 else f"{d.name}：已过 {-d.days_left} 天"
-                 for d in found if d.is_close and d.days_left is not None]
-        urgency = assess(norm, entities, model_level if labels else None, close, cues)
+        close = close_deadlines(found)
+        urgency = assess(norm, entities, model_level if labels else None, close, danger=danger)
         if not labels and RANK[urgency.level] < RANK["high"]:
             urgency = Urgency("low" if urgency.level == "low" else "normal", urgency.reasons)
         label_scores = {s.id: s.score for s in scores if s.id in labels}
-        referrals = referral_rules.rank(label_scores, norm, entities, urgency.level)
+        referrals = referral_rules.rank(label_scores, norm, entities, urgency.level, danger)
         return TriageResult(
             text_masked=masked,
             pii=pii,
@@ -125,4 +134,6 @@ class Triager:
             deadlines=found,
             referrals=referrals,
             model_version=model.manifest.get("version"),
+            text_normalised=norm,
+            danger=danger,
         )

@@ -17,7 +17,8 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 @router.post("/feedback", response_model=Created, status_code=201,
              responses={404: {"description": "The entry, case or answer named does not exist."}})
 def feedback(body: FeedbackCreate, who: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> Created:
-    """Operators, staff, admin: a suggestion was shown, copied, marked helpful or wrong, or the issue type corrected."""
+    """Operators, staff, admin: a suggestion was shown, copied, marked helpful or wrong, the issue type corrected,
+    or the danger-now flag judged (emergency / not_emergency)."""
     _check_types(body.corrected_issue_types)
     fid = rt.feedback.record(source="operator", actor=who.name, event=body.event, entry_id=body.entry_id,
                              entry_version=body.entry_version, case_id=body.case_id, query=body.query,

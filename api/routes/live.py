@@ -21,10 +21,12 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from api.present import suggest_out
 from api.routes.deps import cpu_bound
 from api.schemas import MAX_TEXT
 from api.security import OPERATORS
 from hotline.accounts import Principal
+from hotline.assist import Suggestions
 from hotline.errors import AuthError
 from triage.errors import TextError
 
@@ -32,11 +34,13 @@ router = APIRouter(tags=["operators"])
 log = logging.getLogger("jishibang.live")
 
 MAX_FRAME = 64 * 1024
-SECTIONS = ("triage", "suggestions", "no_good_answer", "referrals", "deadlines", "emergency_contacts")
+SECTIONS = ("triage", "suggestions", "no_good_answer", "banner", "tier", "clarify", "referrals", "deadlines",
+            "emergency_contacts")
 
 
-def sections_of(result: dict[str, Any]) -> dict[str, Any]:
+def sections_of(out: Suggestions) -> dict[str, Any]:
     """What the console shows, with scores rounded so noise in the last digits does not count as a change."""
+    result = suggest_out(out).model_dump(mode="json")
     t = result["triage"]
     triage = {
         "labels": t["labels"], "abstain": t["abstain"], "abstain_reason": t["abstain_reason"], "urgency": t["urgency"],
@@ -45,6 +49,7 @@ def sections_of(result: dict[str, Any]) -> dict[str, Any]:
     }
     suggestions = [{**s, "score": None if s["score"] is None else round(s["score"], 2)} for s in result["suggestions"]]
     return {"triage": triage, "suggestions": suggestions, "no_good_answer": result["no_good_answer"],
+            "banner": result["banner"], "tier": result["tier"], "clarify": result["clarify"],
             "referrals": result["referrals"], "deadlines": result["deadlines"],
             "emergency_contacts": result["emergency_contacts"]}
 

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, Request
 
 from api.context import Runtime
 from api.routes.deps import cpu_bound, runtime
-from api.schemas import IndexInfo, SearchHit, SearchRequest, SearchResponse, SuggestResponse, TextRequest, TriageOut
+from api.present import search_out, suggest_out, triage_out
+from api.schemas import SearchRequest, SearchResponse, SuggestResponse, TextRequest, TriageOut
 from api.security import OPERATORS, allow
 from hotline.accounts import Principal
 
@@ -15,28 +16,22 @@ router = APIRouter(prefix="/v1", tags=["operators"])
 
 @router.post("/triage", response_model=TriageOut)
 async def triage(body: TextRequest, request: Request, _: Principal = Depends(allow(*OPERATORS)),
-                 rt: Runtime = Depends(runtime)) -> dict:
+                 rt: Runtime = Depends(runtime)) -> TriageOut:
     """Operators, staff, admin: issue types, urgency, entities, deadlines and referrals for one text."""
-    return (await cpu_bound(request, rt.assistant.triage, body.text)).to_dict()
+    return triage_out(await cpu_bound(request, rt.assistant.triage, body.text))
 
 
 @router.post("/suggest", response_model=SuggestResponse)
 async def suggest(body: TextRequest, request: Request, _: Principal = Depends(allow(*OPERATORS)),
-                  rt: Runtime = Depends(runtime)) -> dict:
-    """Operators, staff, admin: triage plus suggested replies with sources, the referral card and deadlines.
-    ``no_good_answer`` says plainly when no published entry is good enough."""
-    return await cpu_bound(request, rt.assistant.suggest, body.text)
+                  rt: Runtime = Depends(runtime)) -> SuggestResponse:
+    """Operators, staff, admin: triage plus suggested replies with sources, in the order of their score, each
+    with its tier; the referral card and deadlines. ``banner`` says plainly when no suggestion is at least likely."""
+    return suggest_out(await cpu_bound(request, rt.assistant.suggest, body.text))
 
 
 @router.post("/search", response_model=SearchResponse)
 async def search(body: SearchRequest, request: Request, _: Principal = Depends(allow(*OPERATORS)),
                  rt: Runtime = Depends(runtime)) -> SearchResponse:
     """Operators, staff, admin: search the published knowledge base directly."""
-    from triage.normalize import check_text
-
-    query = check_text(body.query)
-    found = await cpu_bound(request, lambda: rt.index.search(query, k=body.k, mode=body.mode))
-    return SearchResponse(abstain=found.abstain, reason=found.reason, hits=[
-        SearchHit(entry_id=h.entry_id, slug=h.slug, title=h.title, kind=h.kind, version=h.version,
-                  score=None if h.score != h.score else h.score, retrievers=h.retrievers) for h in found.hits],
-        index=IndexInfo(build=found.index_build, entries=found.index_entries or 0))
+    found = await cpu_bound(request, lambda: rt.assistant.lookup(body.query, k=body.k, mode=body.mode))
+    return search_out(found)

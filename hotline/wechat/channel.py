@@ -172,21 +172,28 @@ class Channel:
         except Exception as exc:  # a text triage refuses (too long ...) or a model failure: a person reads it
             log.warning("official account: message not analysed (%s): queued for operators", type(exc).__name__)
             faq = None
-        emergency = bool(faq and faq["emergency"])
-        answered = bool(faq and faq["answered"])
+        emergency = bool(faq and faq.emergency)
+        tier = faq.tier if faq is not None else "none"
         conv_id, case_id = self._record_inbound(msg, "text" if msg.msg_type == "text" else "voice", masked)
-        if emergency or not answered:
+        if emergency or tier != "confident":
+            # Not a confident answer: the message is a case in the operators' queue (a likely answer is
+            # still sent, and a person checks it).
             joined = case_id is not None
             self._case_for(conv_id, case_id, masked, emergency, words=words)
             if emergency:
-                text_out = replies.emergency(faq["answer"] if faq else None, self.contacts)
+                text_out = replies.emergency(faq, self.contacts)
+            elif tier == "likely" and faq is not None:
+                text_out = replies.likely(faq, self.contacts)
             else:
                 text_out = replies.joined(self.contacts) if joined else replies.queued(self.contacts)
-            needs_reply = True
+            needs_reply = emergency or tier == "none"
         else:
+            assert faq is not None
             if case_id is not None:  # an answered follow-up still belongs to the case being handled
                 self._append_to_case(case_id, masked, "normal")
-            text_out = replies.answer(faq["answer"], self.contacts)  # type: ignore[index]
+            text_out = replies.answer(faq.answers[0].entry, self.contacts)
+            if faq.support:
+                text_out += "\n" + faq.support
             needs_reply = False
         msg_id = self._record_reply(conv_id, text_out, needs_reply, "emergency" if emergency else None)
         return Reply(text_out, conv_id, msg_id)

@@ -1,0 +1,73 @@
+"""The crisis corpus of the danger-now detector: emergencies and hard negatives written for it.
+
+``triage/data/crisis/*.jsonl`` (see its GUIDELINES.md): 660 emergencies across nine kinds and 1,280 hard
+negatives (hyperbole, idioms, events that are over, news, quoted speech, threats to a job, strain without
+danger ...), in WeChat and call-note styles, Cantonese and traditional forms. Split by a hash of the text
+like the triage corpus (70/15/15), so a message never changes split and the test split is never trained on.
+Operators' "这是紧急情况 / 不是紧急情况" corrections join the training split only (models/feedback_data.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+
+from models.triage_data import SPLITS, Example, split_of
+from triage.danger import KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class CrisisExample:
+    id: str
+    text: str
+    emergency: bool
+    kind: str | None  # one of triage.danger.KINDS for emergencies (None when unknown), a negative kind otherwise
+    source: str = "crisis"
+
+    @property
+    def split(self) -> str:
+        return split_of(self.text)
+
+
+def load_crisis() -> list[CrisisExample]:
+    folder = resources.files("triage.data").joinpath("crisis")
+    out: list[CrisisExample] = []
+    seen: set[str] = set()
+    for p in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not p.name.endswith(".jsonl"):
+            continue
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            emergency = row["label"] == "emergency"
+            kind = row.get("kind")
+            if emergency and kind not in KINDS:
+                raise ValueError(f"{p.name} line {n}: emergency kind {kind!r} not in {KINDS}")
+            if row["text"] in seen:
+                continue
+            seen.add(row["text"])
+            out.append(CrisisExample(str(row["id"]), row["text"], emergency, kind))
+    return out
+
+
+def from_corpus(examples: Iterable[Example]) -> list[CrisisExample]:
+    """The triage corpus as danger examples: an emergency when its urgency is (kind unknown)."""
+    return [CrisisExample(e.id, e.text, e.urgency == "emergency", None, e.source) for e in examples]
+
+
+def by_split(examples: Iterable[CrisisExample]) -> dict[str, list[CrisisExample]]:
+    out: dict[str, list[CrisisExample]] = {s: [] for s in SPLITS}
+    for ex in examples:
+        out[ex.split].append(ex)
+    return out
+
+
+def crisis_hash(examples: Iterable[CrisisExample]) -> str:
+    h = hashlib.sha256()
+    for ex in sorted(examples, key=lambda e: e.id):
+        h.update(json.dumps([ex.id, ex.text, ex.emergency, ex.kind], ensure_ascii=False).encode())
+    return h.hexdigest()[:16]

@@ -1,0 +1,76 @@
+"""`jishibang eval urgency`: the danger-now detector, urgency and the referral card, on messages nobody who
+tuned them wrote.
+
+- The blind crisis set (triage/eval/blind: 175 emergencies, 70 of them passive or euphemistic ideation; 340
+  hard negatives), written from the guidelines by people who had not seen the crisis corpus or the cue files:
+  emergency recall (must be 1.0), false emergencies, recall per kind, false alarms per kind of negative, and the
+  messages themselves.
+- The blind triage set (kb/eval/blind questions and call notes, labelled with urgency and every acceptable first
+  referral): urgency accuracy and its confusion, emergencies whose only signal is an intensifier or idiom, and
+  whether the first referral is one a supervisor accepts.
+- The crisis corpus's and the team corpus's held-out test splits, for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from models import eval_triage
+from models.answer_eval import load_blind
+from models.crisis_data import CrisisExample, by_split, load_crisis
+from triage.pipeline import Triager
+from triage.taxonomy import urgency_levels
+
+
+def load_blind_crisis() -> list[CrisisExample]:
+    folder = resources.files("triage").joinpath("eval").joinpath("blind")
+    out = []
+    for name in ("crisis_positive.jsonl", "crisis_negative.jsonl"):
+        for line in folder.joinpath(name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                out.append(CrisisExample(r["id"], r["text"], r["label"] == "emergency", r.get("kind"), "blind"))
+    return out
+
+
+def triage_figures(triager: Triager, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    results = []
+    for i in range(0, len(rows), 64):
+        results += triager.analyse_many([r["text"] for r in rows[i:i + 64]])
+    levels = urgency_levels()
+    truth = [r["urgency"] for r in rows]
+    pred = [x.urgency.level for x in results]
+    confusion = {t: dict(Counter(p for tt, p in zip(truth, pred) if tt == t)) for t in levels}
+    with_ref = [(r, x) for r, x in zip(rows, results) if r.get("referrals")]
+    ok = sum(1 for r, x in with_ref if x.referrals and x.referrals[0].target in r["referrals"])
+    em = [i for i, t in enumerate(truth) if t == "emergency"]
+    return {
+        "messages": len(rows),
+        "urgency_accuracy": round(sum(a == b for a, b in zip(truth, pred)) / len(rows), 4) if rows else None,
+        "urgency_confusion_true_to_predicted": confusion,
+        "emergency_recall": round(sum(pred[i] == "emergency" for i in em) / len(em), 4) if em else None,
+        "false_emergencies": sum(1 for t, p in zip(truth, pred) if p == "emergency" and t != "emergency"),
+        "first_referral_acceptable": round(ok / len(with_ref), 4) if with_ref else None,
+        "first_referral_misses": [{"id": r["id"], "given": x.referrals[0].target if x.referrals else None,
+                                   "acceptable": r["referrals"]} for r, x in with_ref
+                                  if not (x.referrals and x.referrals[0].target in r["referrals"])][:25],
+    }
+
+
+def evaluate(triager: Triager, shared_dir: Path | None = None, blind: bool = True) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    if blind:
+        crisis = load_blind_crisis()
+        report["blind_crisis"] = eval_triage.danger_report(triager, crisis, keep_examples=40)
+        idioms = [e for e in crisis if e.kind in ("hyperbole", "idiom")]
+        report["blind_crisis"]["intensifier_or_idiom_only_flagged"] = report["blind_crisis"]["per_kind"].get(
+            "hyperbole", {}).get("flagged", 0) + report["blind_crisis"]["per_kind"].get("idiom", {}).get("flagged", 0)
+        report["blind_crisis"]["intensifier_or_idiom_messages"] = len(idioms)
+        rows = [r for r in load_blind() if r["kind"] in ("question", "call_note")]
+        report["blind_triage"] = triage_figures(triager, rows)
+    report["crisis_test_split"] = eval_triage.danger_report(triager, by_split(load_crisis())["test"])
+    return report

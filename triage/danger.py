@@ -1,0 +1,141 @@
+"""Danger now: is someone's life or body in danger, or does the writer wish to die? A detector of its own.
+
+It is separate from the issue-type classifier and from urgency: a logistic regression over the message's
+features (the same TF-IDF and e5 features triage computes once) plus context features from
+``triage/data/danger.yaml``: cue words by kind, and the context that changes what they mean (死 as an
+intensifier or in an idiom, negation, an event that is over, news or hearsay about others, quoted speech, a
+threat to a job rather than to a body, "right now"). It is trained on the crisis corpus written for it
+(triage/data/crisis/, 660 emergencies and 1,280 hard negatives) and the team corpus; its threshold is chosen on
+validation for recall 1.0 first, then the fewest false alarms. A second model names the kind of danger, and
+the kind decides the response: passive suicidal ideation gets its own level ("passive": ask directly about
+suicide, 12356 first, never 110), every other kind is "now" (110/120 first).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from triage.lexicon import load_yaml
+from triage.normalize import has_words, is_greeting
+
+KINDS = ("self_harm_passive", "self_harm_euphemistic", "self_harm_active", "child_at_risk", "violence_now",
+         "threat_to_life", "acute_injury", "confinement", "other_danger")
+LEVELS = ("none", "passive", "now")
+# Which help comes first for each kind (hotline.assist turns it into contacts and guidance).
+RESPONSE = {"self_harm_passive": "passive", "self_harm_euphemistic": "self_harm", "self_harm_active": "self_harm",
+            "child_at_risk": "self_harm", "violence_now": "violence", "threat_to_life": "violence",
+            "confinement": "violence", "acute_injury": "injury", "other_danger": "fire_or_danger"}
+# A cue group -> the issue type to give a message the classifier could not place (the operator needs one).
+CUE_ISSUE_TYPE = {"self_harm": "mental_crisis", "violence": "safety_conflict", "confinement": "safety_conflict",
+                  "acute_injury": "injury", "fire_or_danger": "safety_conflict"}
+KIND_ISSUE_TYPE = {"self_harm_passive": "mental_crisis", "self_harm_euphemistic": "mental_crisis",
+                   "self_harm_active": "mental_crisis", "child_at_risk": "mental_crisis",
+                   "violence_now": "safety_conflict", "threat_to_life": "safety_conflict",
+                   "confinement": "safety_conflict", "acute_injury": "injury", "other_danger": "safety_conflict"}
+
+
+@dataclass(frozen=True, slots=True)
+class DangerReason:
+    code: str  # a cue group (self_harm, violence ...) or a context rule (intensifier, resolved ...)
+    detail: str  # shown to the operator, in Chinese
+
+
+@dataclass(frozen=True, slots=True)
+class Danger:
+    level: str  # none | passive | now
+    kind: str | None  # one of KINDS when level is not none
+    probability: float  # P(danger now), from the detector
+    reasons: tuple[DangerReason, ...] = ()
+
+    @property
+    def response(self) -> str | None:
+        return RESPONSE.get(self.kind or "") if self.level != "none" else None
+
+
+@lru_cache(maxsize=1)
+def _rules() -> tuple[list[tuple[str, str, re.Pattern[str]]], list[tuple[str, str, re.Pattern[str]]]]:
+    data = load_yaml("danger.yaml")
+
+    def compile_groups(groups: dict) -> list[tuple[str, str, re.Pattern[str]]]:
+        return [(code, g["zh"], re.compile("|".join(f"(?:{p})" for p in g["patterns"]), re.I))
+                for code, g in groups.items()]
+
+    return compile_groups(data["cues"]), compile_groups(data["context"])
+
+
+def neutralise(normalised: str) -> str:
+    """The text the detector's words are read from: 死 used as an intensifier or in an idiom (累死, 想死你们,
+    跳楼价) replaced by a neutral word, so "想死" inside "想死你们了" never counts as the words "想死"."""
+    for code, _, rx in _rules()[1]:
+        if code == "intensifier":
+            return rx.sub("夸张", normalised)
+    return normalised
+
+
+def cue_groups() -> list[str]:
+    return [code for code, _, _ in _rules()[0]]
+
+
+def context_groups() -> list[str]:
+    return [code for code, _, _ in _rules()[1]]
+
+
+def context(normalised: str) -> tuple[np.ndarray, list[DangerReason]]:
+    """The context features of one normalised text, and the reasons to show.
+
+    Features: per cue group, 1 when it matches outside intensifier/idiom spans; then "a cue matched only inside
+    such spans"; then per context rule, 1 when it matches; then a cue together with each of resolved,
+    third-party, negation, quoted and recent (the interactions a linear model cannot make itself).
+    """
+    cues, rules = _rules()
+    found_rules = {code: bool(rx.search(normalised)) for code, _, rx in rules}
+    shadow = [m.span() for code, _, rx in rules if code == "intensifier" for m in rx.finditer(normalised)]
+
+    def outside(span: tuple[int, int]) -> bool:
+        return not any(a <= span[0] and span[1] <= b for a, b in shadow)
+
+    reasons: list[DangerReason] = []
+    cue_hits, raw_hit = [], False
+    for code, zh, rx in cues:
+        matches = list(rx.finditer(normalised))
+        raw_hit = raw_hit or bool(matches)
+        real = [m for m in matches if outside(m.span())]
+        cue_hits.append(1.0 if real else 0.0)
+        if real:
+            reasons.append(DangerReason(code, f"{zh}：“{real[0].group(0)}”"))
+    any_cue = float(any(cue_hits))
+    neutralised = float(raw_hit and not any_cue)
+    zh_of = {code: zh for code, zh, _ in rules}
+    for code in ("intensifier", "negation", "resolved", "third_party", "quoted", "job_threat"):
+        if found_rules.get(code) and (raw_hit or code == "intensifier"):
+            reasons.append(DangerReason(code, zh_of[code]))
+    rule_vec = [float(found_rules[c]) for c in context_groups()]
+    inter = [any_cue * float(found_rules.get(c, False)) for c in ("resolved", "third_party", "negation", "quoted", "recent")]
+    return np.asarray(cue_hits + [neutralised] + rule_vec + inter, dtype=np.float64), reasons
+
+
+def context_matrix(normalised: list[str]) -> np.ndarray:
+    return np.vstack([context(t)[0] for t in normalised]) if normalised else np.zeros((0, context_width()))
+
+
+def context_width() -> int:
+    return len(cue_groups()) + 1 + len(context_groups()) + 5
+
+
+def decide(probability: float, kind_probs: np.ndarray | None, threshold: float, reasons: list[DangerReason],
+           normalised: str | None = None) -> Danger:
+    """The detector's verdict for one message (``kind_probs`` over KINDS). A greeting, a pleasantry or emoji
+    alone is never danger: the model has too little to read there, and a false alarm on "好的" helps nobody."""
+    if normalised is not None and (is_greeting(normalised) or not has_words(normalised)):
+        probability = 0.0
+    if probability < threshold:
+        # No danger: keep only the context that explains why a cue word did not count (shown to the operator).
+        cues = set(cue_groups())
+        return Danger("none", None, round(probability, 4), tuple(r for r in reasons if r.code not in cues))
+    kind = KINDS[int(np.argmax(kind_probs))] if kind_probs is not None else "self_harm_active"
+    level = "passive" if RESPONSE[kind] == "passive" else "now"
+    return Danger(level, kind, round(probability, 4), tuple(reasons))
