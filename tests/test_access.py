@@ -15,8 +15,20 @@ from api.settings import Settings
 pytestmark = pytest.mark.model
 
 ROLES = ("anonymous", "operator", "staff", "admin", "enterprise", "enterprise_b")
-PUBLIC = {"/v1/auth/login", "/v1/faq/ask", "/v1/faq/feedback", "/healthz", "/readyz",
+PUBLIC = {"/v1/auth/login", "/v1/faq/ask", "/v1/faq/feedback", "/v1/faq/handoff", "/healthz", "/readyz",
           "/v1/wechat"}  # WeChat's servers: signature-checked (tests/test_wechat_api.py)
+OPERATORS = ("operator", "staff", "admin")
+STAFF = ("staff", "admin")
+# The case workspace, sub-lines, the dashboard and curation helpers (issue 16): who each one is for.
+WORKSPACE = {
+    ("POST", "/v1/cases/{case_id}/notes"): OPERATORS, ("POST", "/v1/cases/{case_id}/claim"): OPERATORS,
+    ("POST", "/v1/cases/{case_id}/referrals"): OPERATORS,
+    ("POST", "/v1/cases/{case_id}/referrals/{referral_id}/outcome"): OPERATORS,
+    ("POST", "/v1/cases/{case_id}/followup-plan"): OPERATORS,
+    ("POST", "/v1/dispatches/{dispatch_id}/reopen"): ("enterprise", *OPERATORS),
+    ("GET", "/v1/platforms"): OPERATORS, ("GET", "/v1/channels"): OPERATORS, ("GET", "/v1/dashboard"): OPERATORS,
+    ("GET", "/v1/entries/slug"): STAFF, ("POST", "/v1/gaps/nearest"): STAFF, ("POST", "/v1/gaps/paraphrases"): STAFF,
+}
 
 
 def declared_roles() -> dict[tuple[str, str], tuple[str, ...]]:
@@ -48,7 +60,8 @@ def test_every_route_declares_who_may_call_it() -> None:
     spec = create_app(Settings()).openapi()
     published = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops if p.startswith("/v1")}
     assert published == set(ROUTES), published ^ set(ROUTES)
-    assert len(ROUTES) >= 39
+    assert len(ROUTES) >= 64
+    assert {k: set(v) for k, v in ROUTES.items() if k in WORKSPACE} == {k: set(v) for k, v in WORKSPACE.items()}
     undeclared = [k for k, roles in ROUTES.items() if not roles]
     assert not undeclared, undeclared
     assert {p for (_m, p), r in ROUTES.items() if r == ("anonymous",)} == PUBLIC & {p for _m, p in ROUTES}
@@ -99,3 +112,29 @@ def test_enterprise_sees_only_its_own_platform(api_server) -> None:
         assert seen["followups"] == [] and seen["consultations"] == [] and seen["feedback"] == []
         assert {d["platform"] for d in seen["dispatches"]} == {"美团"}
         assert seen["operator"] == "hotline"
+
+
+def test_workspace_records_stay_with_their_platform(api_server) -> None:
+    """Another platform cannot reopen a dispatch; enterprises and the anonymous never see the case's live view."""
+    from websockets.sync.client import connect
+
+    with api_server.client("operator") as op:
+        case = op.post("/v1/cases", json={"text": "美团骑手被站点罚款两百元"}).json()
+        d = op.post(f"/v1/cases/{case['id']}/dispatch", json={"platform": "美团", "note": "请核实"}).json()
+    with api_server.client("enterprise") as meituan:
+        assert meituan.post(f"/v1/dispatches/{d['id']}/reply", json={"reply": "已撤销", "status": "resolved"}).status_code == 200
+        assert meituan.get("/v1/platforms").status_code == 403
+    with api_server.client("enterprise_b") as didi:
+        r = didi.post(f"/v1/dispatches/{d['id']}/reopen", json={"reason": "不是我们的"})
+        assert r.status_code == 404, r.text
+    url = api_server.url.replace("http://", "ws://") + f"/v1/cases/{case['id']}/live"
+    for role, code in (("enterprise", 4403), (None, 4401)):
+        with connect(url, open_timeout=30) as ws:
+            ws.send('{"type": "auth", "token": "%s"}' % (api_server.tokens[role] if role else "not-a-token"))
+            reply = ws.recv(timeout=30)
+            assert '"error"' in reply, reply
+            try:
+                ws.recv(timeout=10)
+            except Exception as exc:  # closed by the server with the code
+                assert getattr(exc, "rcvd", None) is None or exc.rcvd.code == code, exc
+

@@ -87,6 +87,9 @@ class World:
             r = op.post(f"/v1/cases/{self.case_id}/dispatch", json={"platform": "美团", "note": "请核实"})
             assert r.status_code == 201, r.text
             self.dispatch_id = r.json()["id"]
+            r = op.post(f"/v1/cases/{self.case_id}/referrals", json={"target": "legal_aid"})
+            assert r.status_code == 201, r.text
+            self.referral_id = r.json()["referrals"][-1]["id"]
         with server.client("staff") as st:
             self.entry_id = st.post("/v1/entries", json={"content": entry("base")}).json()["id"]
             self.published_id = st.get("/v1/entries", params={"status": "published", "limit": 1}).json()["items"][0]["id"]
@@ -151,6 +154,18 @@ ENDPOINTS = [
     Endpoint("consult", "POST", lambda w: f"/v1/cases/{w.case_id}/consultations", "operator",
              lambda w, t: {"bodies": ["人社局", "市场监管局"], "follow_up_by": "2026-12-31", "notes": t},
              lambda w, r, t: r.json()["consultations"][-1]["notes"], blank_ok=True, strips=False),
+    Endpoint("cases/notes", "POST", lambda w: f"/v1/cases/{w.case_id}/notes", "operator", lambda w, t: {"text": t},
+             lambda w, r, t: r.json()["notes"][-1]["text"]),
+    Endpoint("cases/referrals", "POST", lambda w: f"/v1/cases/{w.case_id}/referrals", "operator",
+             lambda w, t: {"target": "legal_aid", "note": t}, lambda w, r, t: r.json()["referrals"][-1]["note"],
+             blank_ok=True, strips=False),
+    Endpoint("referral outcome", "POST", lambda w: f"/v1/cases/{w.case_id}/referrals/{w.referral_id}/outcome", "operator",
+             lambda w, t: {"outcome": "accepted", "note": t},
+             lambda w, r, t: next(x["outcome_note"] for x in r.json()["referrals"] if x["id"] == w.referral_id),
+             blank_ok=True, strips=False),
+    Endpoint("followup-plan", "POST", lambda w: f"/v1/cases/{w.case_id}/followup-plan", "operator",
+             lambda w, t: {"due_on": "2026-12-31", "reason": t},
+             lambda w, r, t: max(r.json()["followup_plan"], key=lambda p: p["id"])["reason"], blank_ok=True, strips=False),
     Endpoint("reply", "POST", lambda w: f"/v1/dispatches/{w.dispatch_id}/reply", "enterprise",
              lambda w, t: {"reply": t, "status": "in_progress"}, lambda w, r, t: r.json()["reply"]),
     Endpoint("entries", "POST", lambda w: "/v1/entries", "staff", lambda w, t: {"content": entry("new", title=t)},

@@ -319,7 +319,7 @@ const CaseView = (() => {
       else when = `还有 ${days} 天`;
       return el("li", { class: cls, dataset: { due: p.due_on } },
         el("strong", { text: `回访 ${p.due_on}` }), el("span", { class: "plan-when", text: ` · ${when}` }),
-        el("p", { class: "small muted", text: p.reason }));
+        el("p", { class: "small muted", text: p.reason || `${p.created_by} 安排的回访` }));
     }
 
     function dispatchItem(d) {
