@@ -19,6 +19,8 @@ from api.logfilter import install_masking
 from api.routes import admin, auth, cases, entries, faq, feedback, learning, live, operators, staff, wechat
 from api.security import make_limiter
 from api.settings import Settings, configure_logging, get_settings
+from triage.embedder import EmbedderError
+from triage.errors import ArtifactError
 
 log = logging.getLogger("jishibang.api")
 
@@ -47,6 +49,7 @@ class AppState:
         self.cpu_slots = asyncio.Semaphore(max(1, settings.cpu_slots))
         self.load_error: str | None = None
         self.index_error: str | None = None
+        self.triage_error: str | None = None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -68,6 +71,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         seeded = seed_if_empty(state.runtime)
         if seeded:
             log.info("knowledge base seeded on first start: %s", seeded)
+        try:  # the triage model now, not on the first request (a missing or refused model: /readyz says why)
+            state.runtime.triager
+            log.info("triage model loaded: %s", state.runtime.triager.model.manifest.get("version"))
+        except (ArtifactError, EmbedderError) as exc:
+            state.triage_error = str(exc)
+            log.error("triage model not loaded: %s", exc)
         if state.load_error is None:
             try:
                 state.runtime.index.load_or_build()
@@ -104,12 +113,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", response_model=Readiness, tags=["ops"], responses={503: {"model": Readiness}})
     def readyz() -> JSONResponse:
-        """Readiness: the models are loaded and the data dir is writable."""
+        """Readiness: 200 only when the database answers, the embedding model, the triage model, the search index
+        and the ranking model are loaded (and match each other), and the data dir is writable; 503 says which is
+        not and why."""
         state: AppState = app.state.jishibang
+        rt = state.runtime
         checks: dict[str, str] = {}
+        try:
+            rt.store.ping()
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            checks["database"] = f"error: {type(exc).__name__}"
         checks["embedding_model"] = "ok" if state.embedder.is_loaded else f"error: {state.load_error}"
+        try:
+            rt.triager
+            checks["triage_model"] = "ok"
+        except (ArtifactError, EmbedderError) as exc:
+            checks["triage_model"] = f"error: {exc}"
         if state.load_error is None:
-            checks["search_index"] = "ok" if state.runtime.index.searcher is not None else f"error: {state.index_error}"
+            checks["search_index"] = "ok" if rt.index.searcher is not None else f"error: {state.index_error}"
+            checks["ranking_model"] = "ok" if rt.index.ranking_problem is None else f"error: {rt.index.ranking_problem}"
         probe = settings.data_dir / ".ready-probe"
         try:
             probe.write_text("ok")

@@ -116,7 +116,11 @@ def models_rollback(
     """Serve an earlier triage model version (checked first; a running service follows within ~2 s)."""
     from models.registry import rollback
 
-    _print_json(rollback(get_settings().model_dir, version, force=force))
+    from triage.embedder import embedding_id
+
+    settings = get_settings()
+    served_by = embedding_id(settings.embedding_model_path, **settings.embedder_options)
+    _print_json(rollback(settings.model_dir, version, force=force, embedding_id=served_by))
 
 
 @bench_app.command("embed", epilog="Example: jishibang bench embed --queries 300")
@@ -269,6 +273,24 @@ def eval_triage_cmd(
     _print_json(evaluate_current(settings.shared_dir, settings.triage_reports_dir, _triager(version)))
 
 
+@eval_app.command("vectors", epilog="Example: jishibang eval vectors --orderings 5")
+def eval_vectors_cmd(
+    orderings: Annotated[int, typer.Option(help="Training-row orderings per vector set.", min=1, max=20)] = 5,
+    variant: Annotated[list[str] | None, typer.Option(help="Feature variants to train (repeat; default: combined).")] = None,
+) -> None:
+    """Train the triage model under N orderings of the training rows on the fp32 and int8-mixed vectors and
+    report test figures per vector set and their paired differences (JSON; ~4 min)."""
+    from models.compare_vectors import compare
+    from triage.features import VARIANTS
+
+    bad = [v for v in variant or [] if v not in VARIANTS]
+    if bad:
+        raise CliError(f"--variant must be one of {', '.join(VARIANTS)}, not {', '.join(bad)}")
+    settings = get_settings()
+    _print_json(compare(settings.embedding_model_path, settings.onnx_dir, settings.model_dir, settings.shared_dir,
+                        orderings, feature_variants=tuple(variant or ("combined",))))
+
+
 @eval_app.command("urgency", epilog="Example: jishibang eval urgency > urgency.json")
 def eval_urgency_cmd(
     no_blind: Annotated[bool, typer.Option("--no-blind", help="Only the held-out splits, not the blind sets.")] = False,
@@ -357,7 +379,7 @@ def backup(
     """An online, consistent copy of the whole database (SQLite backup API; a JSON-lines snapshot for others)."""
     import time
 
-    from kb.backup import backup as take_backup
+    from hotline.backup import backup as take_backup
     from kb.db import make_engine
 
     settings = get_settings()
@@ -375,8 +397,8 @@ def restore(
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: every row of the current database is replaced.")] = False,
 ) -> None:
     """Replace the database's contents with a backup (stop the service first or restart it after)."""
-    from kb.backup import restore as do_restore
-    from kb.backup import table_counts
+    from hotline.backup import restore as do_restore
+    from hotline.backup import table_counts
     from kb.db import make_engine, migrate
 
     if not yes:

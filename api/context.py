@@ -38,8 +38,8 @@ class Runtime:
     questions: QuestionLog
     audit: AuditLog
     assistant: Assistant
+    served: ServedTriager = field(repr=False)
     statutes: IndexManager | None = None
-    _served: ServedTriager | None = field(default=None, repr=False)
     # The learning loop (set by open_runtime): entry standing from feedback, paraphrase proposals.
     standings: Standings = field(init=False, repr=False)
     paraphrases: ParaphraseProposals = field(init=False, repr=False)
@@ -51,9 +51,7 @@ class Runtime:
     @property
     def triager(self) -> Triager:
         # Follows the model dir's CURRENT pointer: a promotion or rollback reaches a running service.
-        if self._served is None:
-            self._served = ServedTriager(self.settings.model_dir, self.embedder)
-        return self._served.get()
+        return self.served.get()
 
 
 def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
@@ -67,18 +65,17 @@ def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
     index = IndexManager(store, settings.index_dir / "entries", embedder, embedder.identity,
                          ranking_path=settings.ranking_model_path, hnsw_above=settings.hnsw_above)
     questions = QuestionLog(factory)
-    holder: list[Runtime] = []
     standings = Standings(factory)
-    assistant = Assistant(lambda: holder[0].triager, index, store, questions,
+    served = ServedTriager(settings.model_dir, embedder)
+    assistant = Assistant(served.get, index, store, questions,
                           Contacts(settings.hotline_contact, settings.hotline_wechat), standing=standings.multipliers)
     rt = Runtime(settings, store, embedder, index, Accounts(factory, settings.token_hours), CaseStore(factory),
-                 FeedbackLog(factory), questions, AuditLog(factory), assistant)
+                 FeedbackLog(factory), questions, AuditLog(factory), assistant, served)
     rt.standings = standings
     rt.paraphrases = ParaphraseProposals(factory, store, embedder.encode_queries)
     rt.wechat = WeChat(wechat_config(settings), factory, assistant, rt.cases, assistant.contacts)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     rt.sealer = Sealer(secret_from(secret, settings.data_dir))
-    holder.append(rt)
     return rt
 
 

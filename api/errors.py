@@ -21,7 +21,9 @@ from hotline.errors import AuthError, InvalidRequest
 from hotline.errors import NotFound as RecordNotFound
 from kb.workflow import in_chinese
 from kb.errors import ConflictError, DuplicateError, ImportRowError, NotFoundError, PersonalDataError, WorkflowError
-from triage.errors import TextError
+from kb.errors import RankingModelError
+from triage.embedder import EmbedderError
+from triage.errors import ArtifactError, TextError
 
 log = logging.getLogger("jishibang.api")
 
@@ -50,7 +52,8 @@ _WHY = {400: "Malformed JSON body or header", 401: "Not signed in, or the token 
         403: "The caller's role may not do this", 404: "No such record", 409: "Conflicts with the current state",
         412: "If-Match names a version that is not the current one", 413: "Request body too large",
         422: "The request does not validate", 428: "The version being edited was not sent",
-        429: "Too many requests; see Retry-After"}
+        429: "Too many requests; see Retry-After",
+        503: "Not ready: a model or index is missing or does not match (see /readyz)"}
 
 
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +83,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             if operation.get("security"):
                 codes |= {401, 403}
             responses = operation["responses"]
+            codes.add(503)  # a model or index missing or refused (see /readyz)
             codes |= {int(c) for c in responses if str(c).isdigit() and 400 <= int(c) < 500}
             for code in sorted(codes):
                 entry = responses.setdefault(str(code), {"description": _WHY.get(code, "Error")})
@@ -205,6 +209,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InvalidRequest)
     async def _bad(_: Request, exc: InvalidRequest) -> JSONResponse:
         return respond(422, "invalid_request", str(exc), "请求内容不符合要求：" + str(exc))
+
+    @app.exception_handler(ArtifactError)
+    @app.exception_handler(EmbedderError)
+    @app.exception_handler(RankingModelError)
+    async def _not_ready(_: Request, exc: Exception) -> JSONResponse:
+        # A model or index is missing or refused: the service is up but cannot answer this yet (see /readyz).
+        return respond(503, "not_ready", f"the service is not ready: {exc}",
+                       "服务尚未就绪：模型或索引没有加载或不匹配（见 /readyz），请稍后再试", headers={"Retry-After": "30"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -20,7 +20,7 @@ SNAPSHOT_MAGIC = "jishibang-backup"
 
 
 def _metadata() -> MetaData:
-    import hotline.tables  # noqa: F401  (registers the hotline tables on the shared metadata)
+    import hotline.tables  # noqa: F401  (registers the hotline tables on the shared metadata: a backup is of both)
     from kb.tables import Base
 
     return Base.metadata

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import text, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -137,6 +137,11 @@ class EntryStore:
             if row is None:
                 raise NotFoundError(f"no entry with slug {slug!r}")
             return _view(row)
+
+    def ping(self) -> None:
+        """A trivial query: raises when the database does not answer (readiness)."""
+        with self.factory() as s:
+            s.execute(text("SELECT 1"))
 
     def list(self, status: str | None = None, kind: str | None = None, issue_type: str | None = None,
              text: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[EntryView], int]:

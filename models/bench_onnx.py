@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from models.answer_training import acceptable_slugs
 from models.bench_triage import _percentiles
 from models.e5_onnx import VARIANTS, OnnxEncoder, export_onnx
 

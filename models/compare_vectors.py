@@ -1,4 +1,4 @@
-"""`python -m models.compare_vectors`: does serving the int8-mixed encoder cost triage quality?
+"""`jishibang eval vectors`: does serving the int8-mixed encoder cost triage quality?
 
 The int8-mixed vectors differ a little from fp32's (cosine ~0.999), so the classifier is retrained on them.
 One training run per vector set is not enough to compare: reordering the same training rows alone moves
@@ -11,8 +11,6 @@ tuning. Progress goes to stderr, the JSON report to stdout.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import sys
 import time
@@ -25,7 +23,6 @@ from models import eval_triage
 from models.train_triage import CachedEncoder, embedding_cache_file, train
 from models.triage_data import by_split, load_corpus
 from triage.embedder import Embedder
-from triage.features import VARIANTS
 from triage.pipeline import Triager
 
 METRICS = ("macro_f1", "top1_accuracy", "emergency_recall", "calibration_error")
@@ -63,21 +60,3 @@ def compare(model_path: str, onnx_dir: Path, model_dir: Path, shared_dir: Path, 
     paired = [b["macro_f1"] - a["macro_f1"] for a, b in zip(runs[base], runs[other])]
     return {"test_messages": len(test), "orderings": orderings, "summary": summary,
             f"macro_f1_{other}_minus_{base}": _summary(paired), "runs": runs}
-
-
-def main(argv: list[str] | None = None) -> None:
-    from api.settings import get_settings
-
-    settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m models.compare_vectors", description=__doc__.splitlines()[0])
-    parser.add_argument("--orderings", type=int, default=5, help="training-row orderings per vector set")
-    parser.add_argument("--variant", action="append", choices=VARIANTS,
-                        help="feature variants to train (repeat; default: combined)")
-    args = parser.parse_args(argv)
-    report = compare(settings.embedding_model_path, settings.onnx_dir, settings.model_dir, settings.shared_dir,
-                     args.orderings, feature_variants=tuple(args.variant or ("combined",)))
-    print(json.dumps(report, ensure_ascii=False, indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -139,15 +139,17 @@ def list_models(model_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def rollback(model_dir: Path, version: str, force: bool = False) -> dict[str, Any]:
-    """Serve an earlier version: it must load with every manifest check; one the gate rejected needs ``force``."""
+def rollback(model_dir: Path, version: str, force: bool = False, embedding_id: str | None = None) -> dict[str, Any]:
+    """Serve an earlier version: it must load with every check the service applies (``embedding_id``: the
+    vectors the service encodes with; a model trained on others is refused, as the service would refuse it);
+    one the gate rejected needs ``force``."""
     root = triage_root(model_dir)
     known = {m["version"]: m for m in list_models(model_dir)}
     if version not in known:
         raise ArtifactError(f"no triage model version {version!r}; known: {', '.join(known) or 'none'}")
     if known[version]["status"] == "rejected" and not force:
         raise ArtifactError(f"{version} was rejected by the promotion gate; add --force to serve it anyway")
-    artifact.load(root, version)  # refuses a corrupt or mismatched artifact before it is served
+    artifact.load(root, version, embedding_id=embedding_id)  # refuses what the service would refuse
     previous = artifact.current_version(root)
     artifact.set_current(root, version)
     record_event(model_dir, "rollback", version, previous=previous, forced=force)

@@ -14,7 +14,7 @@ from hotline.cases import CaseStore
 from hotline.feedback import FeedbackLog, QuestionLog
 from hotline.retention import purge
 from hotline.tables import Case, Question
-from kb.backup import _metadata, backup, restore
+from hotline.backup import _metadata, backup, restore
 from kb.db import make_engine, migrate, session_factory
 from kb.schema import EntryContent
 from kb.store import EntryStore

@@ -11,7 +11,7 @@ from kb.service import IndexManager
 from kb.transfer import import_entries
 from models.answer_training import collect, fit, labelled_queries
 from models.search_eval import evaluate, load_queries
-from tests.conftest import REPO, SHARED, copy_cached_vectors
+from tests.conftest import SHARED, copy_cached_vectors
 from tests.test_kb_store import TODAY, make_store
 from triage.embedder import Embedder
 

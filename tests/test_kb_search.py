@@ -16,7 +16,6 @@ from kb.seeding import seed_text
 from kb.service import IndexManager
 from kb.store import EntryStore
 from kb.transfer import import_entries
-from tests.conftest import SHARED
 from tests.test_kb_store import TODAY, content, make_store
 
 

@@ -343,6 +343,11 @@ def test_models_list_and_rollback_through_the_cli(lab) -> None:
     assert rows[poisoned]["feedback_examples"] == rows[improved]["feedback_examples"] == len(lab["good"])
     assert all(r["data_hash"] and r["created"] and r["metrics"]["macro_f1"] for r in rows.values())
 
+    from models.registry import rollback
+    from triage.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match="different embedding model"):  # what the service would refuse
+        rollback(model_dir, base, embedding_id="e5-local:other-vectors")
     refused = run_cli("models", "rollback", poisoned, env=env)
     assert refused.returncode == 1 and "rejected by the promotion gate" in refused.stderr
     unknown = run_cli("models", "rollback", "19990101T000000Z", env=env)
