@@ -90,6 +90,13 @@ def dispatch_dict(d: Dispatch, events: list[DispatchEvent] | None = None, now: d
                         "text": e.text} for e in events]}
 
 
+def for_platform(d: dict[str, Any]) -> dict[str, Any]:
+    """A dispatch as its sub-line sees it: who on the hotline sent or reopened it stays internal."""
+    d["events"] = [e if e["role"] == "enterprise" else {**e, "by": "hotline"} for e in d["events"]]
+    d["created_by"] = "hotline"
+    return d
+
+
 def _events(s: Session, dispatch_ids: list[int]) -> dict[int, list[DispatchEvent]]:
     out: dict[int, list[DispatchEvent]] = {i: [] for i in dispatch_ids}
     if dispatch_ids:
@@ -199,6 +206,8 @@ class CaseStore:
             rows = list(s.scalars(dq))
             events = _events(s, [d.id for d in rows])
             dispatches = [dispatch_dict(d, events[d.id]) for d in rows]
+            if platform is not None:
+                dispatches = [for_platform(d) for d in dispatches]
             if platform is not None and not dispatches:
                 raise NotFound(f"no case {case_id}")
             out = case_dict(c)
@@ -387,7 +396,7 @@ class CaseStore:
             events = _events(s, [d.id for d, _c in pairs])
             out = []
             for d, c in pairs:
-                item = dispatch_dict(d, events[d.id])
+                item = for_platform(dispatch_dict(d, events[d.id]))
                 item["case"] = {k: v for k, v in case_dict(c).items() if k not in ("operator", "assignee")}
                 out.append(item)
             return out

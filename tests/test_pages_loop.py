@@ -179,6 +179,9 @@ def test_a_resolved_dispatch_takes_no_reply_until_reopened_with_a_reason(cases: 
     with pytest.raises(DispatchClosed):
         cases.reopen(d["id"], "美团", "ent-meituan", "enterprise", "again")  # it is open
     assert cases.reply(d["id"], "美团", "ent-meituan", "已补退另一半", "resolved")["status"] == "resolved"
+    cases.reopen(d["id"], None, "op-li", "operator", "工人仍未收到")
+    seen = cases.queue("美团")[0]["events"]
+    assert [e["by"] for e in seen] == ["ent-meituan", "ent-meituan", "ent-meituan", "ent-meituan", "hotline"]
     view = cases.get(cid, platform="美团")
     assert view["assignee"] is None and view["operator"] == "hotline" and "notes" not in view
 
