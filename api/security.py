@@ -25,6 +25,7 @@ STAFF = ("staff", "admin")
 ADMIN = ("admin",)
 ENTERPRISE = ("enterprise",)
 ANY_SIGNED_IN = ("operator", "staff", "admin", "enterprise")
+ROLE_ZH = {"operator": "接线员", "staff": "工作人员", "admin": "管理员", "enterprise": "平台企业"}  # shown to people
 
 
 def _unauthorized(en: str, zh: str) -> ApiError:
@@ -50,7 +51,7 @@ def allow(*roles: str) -> Callable[..., Principal]:
         who = principal_from(request, credentials.credentials if credentials else None)
         if who.role not in roles:
             raise ApiError(403, "forbidden", f"role {who.role!r} may not do this (allowed: {', '.join(roles)})",
-                           f"你的角色（{who.role}）无权进行此操作")
+                           f"你的角色（{ROLE_ZH.get(who.role, who.role)}）无权进行此操作")
         request.state.principal = who
         return who
 
