@@ -20,7 +20,7 @@
   const FEEDBACK = {
     "operator:shown": "接线员：展示", "operator:copied": "接线员：复制", "operator:helpful": "接线员：有用",
     "operator:wrong": "接线员：不对", "operator:corrected": "接线员：更正类型", "worker:helpful": "劳动者：有帮助",
-    "worker:unhelpful": "劳动者：没帮助",
+    "worker:unhelpful": "劳动者：没帮助", "operator:emergency": "接线员：确认紧急", "operator:not_emergency": "接线员：不是紧急",
   };
 
   const who = await JSB.guard();

@@ -825,6 +825,24 @@
 
   // --- audit -----------------------------------------------------------------------------------
 
+  const DETAIL_NAMES = {
+    comment: "意见", slug: "标识", from: "原版本", to: "回滚到", platform: "平台", dispatch: "转办", bodies: "部门",
+    status: "状态", questions: "问题数", target: "转介对象", outcome: "结果", format: "格式", created: "新建",
+    updated: "更新", unchanged: "未变", role: "角色", name: "用户", label: "说明", proposal: "建议", key: "密钥",
+  };
+  /** An audit entry's details in words (keys and known values in Chinese; anything else as it is). */
+  function detailText(detail) {
+    if (!detail || typeof detail !== "object") return "";
+    return Object.entries(detail).map(([k, v]) => {
+      let value = Array.isArray(v) ? v.join("、") : v !== null && typeof v === "object" ? JSON.stringify(v) : String(v);
+      if (k === "target") value = JSB.targetName(value);
+      else if (k === "status") value = (taxonomy.dispatch_statuses || {})[value] || statusName(value);
+      else if (k === "outcome") value = (taxonomy.referral_outcomes || {})[value] || value;
+      else if (k === "role") value = ROLE_NAMES[value] || value;
+      return `${DETAIL_NAMES[k] || k}：${value}`;
+    }).join("；");
+  }
+
   let auditRequest = 0;
   async function loadAudit() {
     const mine = ++auditRequest;
@@ -843,7 +861,7 @@
             ? el("a", { href: "#", text: r.target, onclick: (e) => { e.preventDefault(); openTab("entries"); openEntry(parseInt(r.target.slice(6), 10)); } })
             : (r.target || "")),
           el("td", { text: r.version === null || r.version === undefined ? "" : r.version }),
-          el("td", { class: "small", text: r.detail ? JSON.stringify(r.detail) : "" })));
+          el("td", { class: "small", text: detailText(r.detail) })));
       }
     } catch (err) {
       JSB.flash("审计日志载入失败：" + describe(err), "error");
