@@ -80,12 +80,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if state.load_error is None:
             try:
                 state.runtime.index.load_or_build()
+                if settings.builds_in_database:  # hear of builds recorded by other machines (docs/deploy.md)
+                    state.runtime.index.start_following(settings.sqlalchemy_url, settings.index_poll_seconds)
             except Exception as exc:
                 state.index_error = str(exc)
                 log.error("search index not ready: %s", exc)
-        wechat_sender = wechat.start_sender(state.runtime)  # the outbox of operator replies (None: not configured)
+        # The outbox of operator replies (None: not configured, or `jishibang worker` sends it).
+        wechat_sender = wechat.start_sender(state.runtime) if settings.wechat_send_in_api else None
         yield
         await wechat.stop_sender(wechat_sender)
+        state.runtime.index.stop_following()
 
     app = FastAPI(
         title="即时帮 jishibang",

@@ -38,6 +38,9 @@ users_app = typer.Typer(help="Users who sign in (operators, staff, admins, enter
 keys_app = typer.Typer(help="API keys for machine clients.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+from api.worker import worker_app  # noqa: E402  (jishibang worker: api/worker.py)
+
+app.add_typer(worker_app, name="worker")
 
 
 class CliError(Exception):

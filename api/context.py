@@ -7,6 +7,7 @@ from datetime import date
 
 from pydantic import SecretStr
 
+from api.jobs import index_sharing
 from api.settings import Settings
 from hotline.accounts import Accounts
 from hotline.assist import Assistant, Contacts
@@ -63,7 +64,8 @@ def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
     store = EntryStore(factory, today=date.today)
     embedder = Embedder(settings.embedding_model_path, **settings.embedder_options)  # type: ignore[arg-type]
     index = IndexManager(store, settings.index_dir / "entries", embedder, embedder.identity,
-                         ranking_path=settings.ranking_model_path, hnsw_above=settings.hnsw_above)
+                         ranking_path=settings.ranking_model_path, hnsw_above=settings.hnsw_above,
+                         **index_sharing(settings, factory))  # several machines: api.jobs
     questions = QuestionLog(factory)
     standings = Standings(factory)
     served = ServedTriager(settings.model_dir, embedder)

@@ -121,6 +121,37 @@ class Settings(BaseSettings):
     dispatch_sla_urgent_hours: float = Field(
         default=24, gt=0, le=24 * 60,
         description="The same for a case of high urgency or an emergency.")
+    # --- several machines (docs/deploy.md): index builds in the database, the job worker ---
+    index_builds: Literal["auto", "disk", "database"] = Field(
+        default="auto",
+        description="Where processes learn of new index builds. disk: the data dir's CURRENT pointer (one machine); "
+                    "database: builds recorded in PostgreSQL and fetched by every machine; auto: database on PostgreSQL.")
+    jobs: Literal["inline", "queue"] = Field(
+        default="inline",
+        description="inline: the API process that publishes rebuilds the index itself; queue: `jishibang worker` does "
+                    "(reindex, retraining, alerts, outbox, retention run there; PostgreSQL only).")
+    index_poll_seconds: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="How often a process looks for a newer recorded build besides LISTEN/NOTIFY (the fallback).")
+    worker_concurrency: int = Field(default=2, ge=1, le=16, description="Jobs one `jishibang worker` runs at once.")
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0, le=300, description="Worker heartbeat interval.")
+    worker_stalled_seconds: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="A worker silent this long is dead: its running jobs are retried (keep >= 3 heartbeats).")
+    alerts_cron: str = Field(default="0 2 * * *", max_length=60,
+                             description="When the worker runs the early-warning alerts (cron, server time).")
+    retention_cron: str = Field(default="30 3 * * *", max_length=60,
+                                description="When the worker purges (needs retention_days).")
+    retrain_cron: str = Field(default="", max_length=60,
+                              description="When the worker retrains triage behind the promotion gate; empty: on request.")
+    wechat_send_in_api: bool = Field(
+        default=True, description="API processes drain the WeChat outbox too (turn off when a worker runs).")
+
+    @property
+    def builds_in_database(self) -> bool:
+        if self.index_builds == "auto":
+            return self.sqlalchemy_url.startswith("postgresql")
+        return self.index_builds == "database"
 
     def dispatch_sla(self, urgency: str | None) -> float:
         """Hours the sub-line has to reply to a dispatch of a case of this urgency."""

@@ -152,3 +152,23 @@ def _case_brief(c: Case) -> dict[str, Any]:
     return {"id": c.id, "created_at": created.isoformat(), "text_masked": text if len(text) <= 200 else text[:200] + "…",
             "issue_types": list(c.issue_types), "platform": c.platform, "district": c.district,
             "station": c.station, "urgency": c.urgency, "status": c.status}
+
+
+def record_run(factory: sessionmaker[Session], as_of: date | None = None, rule: Rule = Rule()) -> dict[str, Any]:
+    """The nightly run (a ``jishibang worker`` job): detect for ``as_of`` and keep the report, one row per day.
+
+    Idempotent: running it again for the same day replaces that day's report (the cases may have changed)."""
+    from hotline.tables import AlertRun
+    from kb.db import transaction
+    from kb.tables import utcnow
+
+    report = detect(factory, as_of, rule)
+    day = date.fromisoformat(report["as_of"])
+    with transaction(factory) as s:
+        row = s.scalars(select(AlertRun).where(AlertRun.as_of == day)).first()
+        if row is None:
+            row = AlertRun(as_of=day)
+            s.add(row)
+        row.ran_at, row.alerts, row.pairs_checked = utcnow(), len(report["alerts"]), report["pairs_checked"]
+        row.report = report
+    return {"as_of": report["as_of"], "alerts": len(report["alerts"]), "pairs_checked": report["pairs_checked"]}

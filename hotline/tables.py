@@ -275,3 +275,15 @@ class DispatchEvent(Base):
     status: Mapped[str] = mapped_column(String(20))  # the dispatch's status after this event
     text: Mapped[str] = mapped_column(Text)
 
+
+class AlertRun(Base):
+    """One nightly early-warning run (``jishibang worker``): the alerts for one as-of day, kept as computed."""
+
+    __tablename__ = "alert_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, unique=True)
+    ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    alerts: Mapped[int] = mapped_column(Integer)
+    pairs_checked: Mapped[int] = mapped_column(Integer)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -204,12 +204,23 @@ def build(
     return IndexBuild(entries, rows, bm25, faiss_index, dim, manifest, doc_freq=doc_freq)
 
 
-def save(build_: IndexBuild, root: Path) -> Path:
-    """Write a build to its own directory, then point CURRENT at it (an atomic rename)."""
+def content_key(manifest: dict[str, Any]) -> str:
+    """What a build is, whoever built it: its entries' versions, its vectors and its segmentation tables.
+    Two builds with one key answer alike (same rows, same tokens, same vectors)."""
+    what = {"entry_versions": manifest.get("entry_versions"), "model_id": manifest.get("model_id"),
+            "dictionary_hash": manifest.get("dictionary_hash")}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def save(build_: IndexBuild, root: Path, name: str | None = None) -> Path:
+    """Write a build to its own directory, then point CURRENT at it (an atomic rename).
+
+    ``name``: the directory name (default: the time and a hash of the entry versions). Builds recorded in the
+    database are named by their content (``kb.builds``), so every machine calls one build by one name."""
     import faiss
 
     root.mkdir(parents=True, exist_ok=True)
-    name = f"build-{time.strftime('%Y%m%dT%H%M%S')}-{hashlib.sha1(json.dumps(build_.manifest['entry_versions'], sort_keys=True).encode()).hexdigest()[:8]}"
+    name = name or f"build-{time.strftime('%Y%m%dT%H%M%S')}-{hashlib.sha1(json.dumps(build_.manifest['entry_versions'], sort_keys=True).encode()).hexdigest()[:8]}"
     # Temp names are private to this writer: API workers sharing the data dir can save the same build at
     # the same moment (both rebuild at start), and a shared temp dir let one delete the other's files.
     tmp = root / f".{name}.{_writer_id()}.tmp"
@@ -230,12 +241,22 @@ def save(build_: IndexBuild, root: Path) -> Path:
         # Another writer saved this very build (same second, same entries and versions) first: keep its
         # complete copy, which readers may be loading, rather than deleting it.
         shutil.rmtree(tmp, ignore_errors=True)
-    pointer = root / f".{CURRENT}.{_writer_id()}.tmp"
-    pointer.write_text(name + "\n", encoding="utf-8")
-    pointer.replace(root / CURRENT)
+    set_current(root, name)
     build_.path = target
     _prune(root, keep={name})
     return target
+
+
+def set_current(root: Path, name: str) -> None:
+    """Point CURRENT at the build directory ``name`` (an atomic rename)."""
+    pointer = root / f".{CURRENT}.{_writer_id()}.tmp"
+    pointer.write_text(name + "\n", encoding="utf-8")
+    pointer.replace(root / CURRENT)
+
+
+def build_files(path: Path) -> list[tuple[str, Path]]:
+    """A saved build's files as (path relative to the build directory, file), in a stable order."""
+    return sorted((f.relative_to(path).as_posix(), f) for f in path.rglob("*") if f.is_file())
 
 
 def _writer_id() -> str:
@@ -244,7 +265,7 @@ def _writer_id() -> str:
 
 def _prune(root: Path, keep: set[str], spare: int = 2) -> None:
     """Keep the current build and a couple of older ones (readers may still hold them)."""
-    builds = sorted((p for p in root.glob("build-*") if p.is_dir() and p.name not in keep), key=lambda p: p.name)
+    builds = sorted((p for p in root.glob("build-*") if p.is_dir() and p.name not in keep), key=_age)
     for old in builds[:-spare] if spare else builds:
         shutil.rmtree(old, ignore_errors=True)
     # Temp dirs of writers that died mid-save (a save takes seconds; an hour-old one is abandoned).
@@ -256,15 +277,29 @@ def _prune(root: Path, keep: set[str], spare: int = 2) -> None:
             continue
 
 
-def load(root: Path) -> IndexBuild | None:
-    """The build CURRENT points at, or None when there is none (or it is incomplete)."""
+def _age(path: Path) -> tuple[float, str]:
+    """Oldest first: by when the directory was written (content-named builds do not sort by name)."""
+    try:
+        return path.stat().st_mtime, path.name
+    except OSError:
+        return 0.0, path.name
+
+
+def load(root: Path, name: str | None = None) -> IndexBuild | None:
+    """The build CURRENT points at (or the build directory ``name``), or None when there is none (or it is
+    incomplete)."""
     import bm25s
     import faiss
 
-    pointer = root / CURRENT
-    if not pointer.exists():
-        return None
-    path = root / pointer.read_text(encoding="utf-8").strip()
+    if name is None:
+        pointer = root / CURRENT
+        if not pointer.exists():
+            return None
+        try:
+            name = pointer.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+    path = root / name
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         raw = json.loads((path / "entries.json").read_text(encoding="utf-8"))

@@ -4,6 +4,14 @@
 rebuild on a background thread; unchanged texts reuse cached vectors, so only the changed entry is
 re-encoded. The new build replaces the old one in a single reference assignment, so a search
 always runs against one complete build.
+
+Two ways to share builds between processes:
+
+- **on disk** (SQLite, one machine): processes that share the data dir follow its ``CURRENT`` pointer;
+- **in the database** (``builds`` given: PostgreSQL, several machines): a change records a build request;
+  a builder (this process, or ``jishibang worker`` when ``enqueue`` hands the rebuild to the job queue)
+  builds, saves under the content's name and records the build (:mod:`kb.builds`); every process hears
+  of it (LISTEN/NOTIFY, polling as the fallback), fetches that exact build, checks it, and swaps it in.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from datetime import date
 from pathlib import Path
 
 from kb import index as idx
+from kb.builds import BuildListener, BuildMismatch, BuildRecord, BuildRegistry, build_name
 from kb.errors import RankingModelError
 from kb.query import PreparedQuery, prepare_query
 from kb.ranking import RankingModel
@@ -70,8 +79,15 @@ class IndexManager:
     def __init__(self, store: EntryStore, root: Path, embedder: Embedder | None, model_id: str | None,
                  ranking_path: Path | None = None, hnsw_above: int = 50_000,
                  today: Callable[[], date] = date.today,
-                 docs: Callable[[], list[idx.DocEntry]] | None = None) -> None:
+                 docs: Callable[[], list[idx.DocEntry]] | None = None,
+                 builds: BuildRegistry | None = None, enqueue: Callable[[], None] | None = None) -> None:
         self.store = store
+        # Builds recorded in the database (several machines); None: on disk only (today's single machine).
+        self.builds = builds
+        # Hands a rebuild to the job queue (`jishibang worker`); None: this process rebuilds itself.
+        self.enqueue = enqueue
+        self._listener: BuildListener | None = None
+        self._follow_lock = threading.Lock()
         self._docs = docs or (lambda: suggestible_docs(store, self.today()))
         self.root = root
         self.embedder = embedder
@@ -138,7 +154,13 @@ class IndexManager:
         return searcher
 
     def load_or_build(self, progress: ProgressFn | None = None) -> Searcher:
-        """Use the saved index when it matches the database and model; otherwise rebuild."""
+        """Use the saved index when it matches the database and model; otherwise rebuild.
+
+        With recorded builds: serve the newest recorded build for this model and dictionary (fetched when
+        this machine does not have it yet); build and record one only when none is recorded. A newer
+        change than that build's snapshot gets a rebuild after the start (queued or in the background)."""
+        if self.builds is not None:
+            return self._load_or_build_recorded(progress)
         build = idx.load(self.root)
         docs = self._docs()
         wanted = {str(d.entry_id): d.version for d in docs}
@@ -151,10 +173,19 @@ class IndexManager:
 
     def rebuild(self, progress: ProgressFn | None = None, docs: list[idx.DocEntry] | None = None) -> Searcher:
         with self._lock:
+            # Recorded builds: the watermark is read before the entries, so the build covers every change
+            # up to it (and maybe later ones).
+            covers = self.builds.watermark() if self.builds is not None else 0
             docs = docs if docs is not None else self._docs()
             q, p = self._encoders()
             build = idx.build(docs, q, p, self.cache, self.model_id, self.hnsw_above, progress)
-            idx.save(build, self.root)
+            if self.builds is not None:
+                name = build_name(idx.content_key(build.manifest))
+                build.manifest["covers"] = covers
+                idx.save(build, self.root, name)
+                self.builds.record(build, covers)  # the commit is the moment other machines may serve it
+            else:
+                idx.save(build, self.root)
             searcher = self._make_searcher(build)
             self._searcher = searcher  # the swap: one reference assignment
             self.rebuilds += 1
@@ -169,8 +200,25 @@ class IndexManager:
     # --- incremental updates -----------------------------------------------------------------------
 
     def on_change(self, event: ChangeEvent) -> None:
-        if event.action in _INDEX_ACTIONS and self._searcher is not None:
+        if event.action not in _INDEX_ACTIONS:
+            return
+        if self.builds is not None:
+            self.builds.request(event.action, event.entry_id)  # the watermark every machine converges to
+            if self.enqueue is not None:
+                self.request_rebuild()
+                return
+        if self._searcher is not None:
             self.schedule_rebuild()
+
+    def request_rebuild(self) -> None:
+        """Recorded builds: hand the rebuild to the job queue, or build here when there is none."""
+        if self.enqueue is None:
+            self.schedule_rebuild()
+            return
+        try:
+            self.enqueue()
+        except Exception:  # the queue is down: the worker's periodic check still finds the build due
+            log.exception("could not queue the index rebuild")
 
     def schedule_rebuild(self) -> None:
         """Coalesce bursts of changes into one background rebuild."""
@@ -200,11 +248,14 @@ class IndexManager:
     # --- search ------------------------------------------------------------------------------------
 
     def follow(self, force: bool = False) -> bool:
-        """Load the build another process pointed CURRENT at, if it is newer than ours; True when loaded."""
+        """Load the build another process pointed CURRENT at, if it is newer than ours; True when loaded.
+        With recorded builds: the newest recorded build instead (see :meth:`follow_recorded`)."""
         now = time.monotonic()
         if not force and now - self._checked_at < self.follow_seconds:
             return False
         self._checked_at = now
+        if self.builds is not None:
+            return self.follow_recorded()
         current = self._searcher
         if current is None or current.build.path is None or self._lock.locked():
             return False  # nothing loaded yet, or our own rebuild is about to swap
@@ -229,6 +280,67 @@ class IndexManager:
         searcher = self._searcher
         if searcher is None:
             searcher = self.load_or_build()
-        elif self.follow():
+        elif self._listener is None and self.follow():  # a listener thread follows recorded builds itself
             searcher = self._searcher or searcher
         return searcher.search(query, **kwargs)
+
+    # --- builds recorded in the database ------------------------------------------------------------
+
+    def identity(self) -> tuple[str | None, str]:
+        """What a build must have been made with to be served here: the vectors' model id, the dictionary."""
+        return (self.model_id if self.embedder else None), dictionary_hash()
+
+    def _load_recorded(self, rec: BuildRecord) -> Searcher:
+        """Fetch (when not on disk yet), check and swap in one recorded build."""
+        assert self.builds is not None
+        path = self.builds.fetch(rec, self.root)
+        build = idx.load(self.root, path.name)
+        if build is None:
+            raise BuildMismatch(f"{rec.name}: incomplete on disk")
+        m = build.manifest
+        if idx.content_key(m) != rec.key or {k: int(v) for k, v in m["entry_versions"].items()} != rec.entry_versions \
+                or (m.get("model_id"), m.get("dictionary_hash")) != (rec.model_id, rec.dictionary_hash):
+            raise BuildMismatch(f"{rec.name}: its manifest is not the recorded build's")
+        searcher = self._make_searcher(build)
+        idx.set_current(self.root, rec.name)  # a restart (and workers sharing this data dir) start from it
+        self._searcher = searcher  # the swap: one reference assignment
+        return searcher
+
+    def _load_or_build_recorded(self, progress: ProgressFn | None) -> Searcher:
+        assert self.builds is not None
+        rec = self.builds.newest(*self.identity())
+        if rec is None:
+            return self.rebuild(progress)  # nothing recorded for these vectors yet: build and record it
+        searcher = self._load_recorded(rec)
+        if self.builds.watermark() > rec.covers:
+            self.request_rebuild()
+        return searcher
+
+    def follow_recorded(self) -> bool:
+        """Serve the newest recorded build if it is not the one served; True when swapped."""
+        if self.builds is None or self._lock.locked():
+            return False  # our own rebuild is about to swap (and record) a build
+        with self._follow_lock:
+            rec = self.builds.newest(*self.identity())
+            current = self._searcher
+            if rec is None or (current is not None and current.build.path is not None
+                               and current.build.path.name == rec.name):
+                return False
+            if current is not None and current.build.manifest.get("covers", -1) > rec.covers:
+                return False  # ours is newer (this process built it; its record is on its way)
+            self._load_recorded(rec)
+            log.info("serving the recorded index build %s (covers request %d, built by %s)", rec.name, rec.covers,
+                     rec.built_by)
+            return True
+
+    def start_following(self, sqlalchemy_url: str, poll_seconds: float = 10.0) -> None:
+        """Listen for recorded builds (PostgreSQL LISTEN/NOTIFY) and poll every ``poll_seconds`` as well."""
+        if self.builds is None or self._listener is not None:
+            return
+        self._listener = BuildListener(sqlalchemy_url, self.follow_recorded, poll_seconds)
+        self._listener.start()
+
+    def stop_following(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None

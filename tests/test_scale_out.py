@@ -1,0 +1,147 @@
+"""Several machines, one hotline: index builds recorded in the database and followed by every process, the
+job worker, and the deployment files.
+
+The first tests run in the default suite on SQLite (the build tables exist there too; no NOTIFY): two
+IndexManagers with separate index dirs stand for two machines. The PostgreSQL tests skip with the reason when
+no server answers; the ones that start servers and workers are ``stress`` (tests/test_scale_out_servers.py).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import update
+
+from kb import index as idx
+from kb.db import make_engine, session_factory
+from kb.builds import BuildMismatch, BuildRegistry, IndexBuildFile, build_name
+from kb.seeding import seed_text
+from kb.service import IndexManager
+from kb.store import EntryStore
+from kb.transfer import import_entries
+from tests.test_kb_store import TODAY, content, make_store
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def machine(store: EntryStore, root: Path, **kwargs) -> IndexManager:  # type: ignore[no-untyped-def]
+    """One "machine": its own store object on the shared database (so only the machine that makes a change hears
+    of it), its own index dir, BM25 only (no model needed), builds recorded in the database."""
+    own = own_store(store)
+    return IndexManager(own, root, None, None, today=lambda: TODAY, builds=BuildRegistry(own.factory), **kwargs)
+
+
+def own_store(store: EntryStore) -> EntryStore:
+    engine = store.factory.kw["bind"]
+    return EntryStore(session_factory(make_engine(engine.url.render_as_string(hide_password=False))), today=lambda: TODAY)
+
+
+def publish(store: EntryStore | IndexManager, slug: str, title: str) -> int:
+    store = store.store if isinstance(store, IndexManager) else store
+    e = store.create(content(slug, title=title, question=f"{title}怎么办"), "alice")
+    e = store.transition(e.id, e.version, "submit", "alice")
+    e = store.transition(e.id, e.version, "approve", "carol")
+    return e.id
+
+
+@pytest.fixture
+def kb_store(tmp_path: Path) -> EntryStore:
+    store = make_store(tmp_path / "kb.db")
+    # 40 seed entries: enough to be a knowledge base, few enough that a BM25 build takes well under a second.
+    import_entries(store, "\n".join(seed_text().splitlines()[:40]) + "\n", "jsonl", "seed", default_status="published")
+    return store
+
+
+def test_build_published_on_one_machine_is_served_by_another(kb_store: EntryStore, tmp_path: Path) -> None:
+    a, b = machine(kb_store, tmp_path / "a"), machine(kb_store, tmp_path / "b")
+    first = a.load_or_build()  # nothing recorded yet: A builds and records
+    assert first.build.path is not None and first.build.path.name == build_name(idx.content_key(first.build.manifest))
+    assert b.load_or_build().build.path.name == first.build.path.name  # B fetches the very same build
+    assert (tmp_path / "b" / idx.CURRENT).read_text().strip() == first.build.path.name
+
+    entry = publish(a, "scale-out-test", "跨机器发布的新条目")  # A's listener rebuilds in the background
+    assert a.wait_idle(120)
+    assert a.searcher.build.path.name != first.build.path.name
+    assert b.searcher.build.path.name == first.build.path.name  # B has not looked yet
+    assert b.follow_recorded()
+    assert b.searcher.build.path.name == a.searcher.build.path.name
+    found = b.search("跨机器发布的新条目怎么办", mode="bm25")
+    assert found.index_build == a.searcher.build.path.name
+    assert found.hits and found.hits[0].entry_id == entry
+    assert not b.follow_recorded()  # nothing newer: no reload
+
+
+def test_a_late_machine_converges_to_the_newest_build(kb_store: EntryStore, tmp_path: Path) -> None:
+    a = machine(kb_store, tmp_path / "a")
+    a.load_or_build()
+    for i in range(3):
+        publish(a, f"late-{i}", f"晚到机器测试条目{i}")
+        assert a.wait_idle(120)
+    late = machine(kb_store, tmp_path / "late")
+    assert late.load_or_build().build.path.name == a.searcher.build.path.name
+    reg = BuildRegistry(kb_store.factory)
+    assert not reg.due(*late.identity())
+    assert reg.newest(*late.identity()).covers == reg.watermark()
+
+
+def test_same_entries_make_one_build_under_one_name(kb_store: EntryStore, tmp_path: Path) -> None:
+    a, b = machine(kb_store, tmp_path / "a"), machine(kb_store, tmp_path / "b")
+    one, two = a.rebuild(), b.rebuild()  # two builders, one snapshot
+    assert one.build.path.name == two.build.path.name
+    assert len(BuildRegistry(kb_store.factory).history()) == 1
+
+
+def test_a_corrupt_stored_build_is_never_served(kb_store: EntryStore, tmp_path: Path) -> None:
+    a, b = machine(kb_store, tmp_path / "a"), machine(kb_store, tmp_path / "b")
+    old = a.load_or_build().build.path.name
+    b.load_or_build()
+    publish(a, "corrupt-test", "损坏的索引不应被加载")
+    assert a.wait_idle(120)
+    new = BuildRegistry(kb_store.factory).newest(*a.identity())
+    with kb_store.factory() as s, s.begin():
+        s.execute(update(IndexBuildFile).where(IndexBuildFile.build_id == new.id, IndexBuildFile.path == "manifest.json")
+                  .values(data=b'{"entries": 1}'))
+    with pytest.raises(BuildMismatch):
+        b.follow_recorded()
+    assert b.searcher.build.path.name == old  # still the old, complete build
+    assert not (tmp_path / "b" / new.name).exists()  # nothing half-written under the build's name
+
+
+def test_a_builder_that_dies_mid_build_records_nothing(kb_store: EntryStore, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    a = machine(kb_store, tmp_path / "a")
+    served = a.load_or_build().build.path.name
+    reg = BuildRegistry(kb_store.factory)
+    # A publish recorded by a machine whose builder then dies (the store here has no index listener).
+    reg.request("approve", publish(kb_store, "dies-test", "构建中途失败"))
+    assert reg.due(*a.identity())
+    before = [r.name for r in reg.history()]
+
+    def dies(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt("killed while saving")
+
+    builder = machine(kb_store, tmp_path / "builder")
+    monkeypatch.setattr(idx, "save", dies)
+    with pytest.raises(KeyboardInterrupt):
+        builder.rebuild()
+    monkeypatch.undo()
+    assert [r.name for r in reg.history()] == before and reg.due(*a.identity())  # nothing recorded
+    assert not a.follow_recorded() and a.searcher.build.path.name == served
+    builder.rebuild()  # the retry
+    assert not reg.due(*a.identity())
+    assert a.follow_recorded() and a.searcher.build.path.name == builder.searcher.build.path.name != served
+
+
+def test_sqlite_mode_keeps_the_current_pointer(kb_store: EntryStore, tmp_path: Path) -> None:
+    """Without recorded builds nothing changes: builds are named by time and followed through CURRENT."""
+    a = IndexManager(own_store(kb_store), tmp_path / "one", None, None, today=lambda: TODAY)
+    b = IndexManager(own_store(kb_store), tmp_path / "one", None, None, today=lambda: TODAY)
+    a.rebuild()
+    b.load_or_build()
+    publish(a, "pointer-test", "同一数据目录的工作进程")
+    assert a.wait_idle(120)
+    assert b.follow(force=True) and b.searcher.build.path.name == a.searcher.build.path.name
+    assert BuildRegistry(kb_store.factory).history() == []
