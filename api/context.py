@@ -66,7 +66,9 @@ def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
     index = IndexManager(store, settings.index_dir / "entries", embedder, embedder.identity,
                          ranking_path=settings.ranking_model_path, hnsw_above=settings.hnsw_above,
                          **index_sharing(settings, factory))  # several machines: api.jobs
-    questions = QuestionLog(factory)
+    # The question log is written on every suggestion and answer: its commits do not wait for the disk (a
+    # crash of the process loses nothing; see kb.db.make_engine), which takes an fsync off each request.
+    questions = QuestionLog(session_factory(make_engine(settings.sqlalchemy_url, pool_size=2, wait_for_disk=False)))
     standings = Standings(factory)
     served = ServedTriager(settings.model_dir, embedder)
     assistant = Assistant(served.get, index, store, questions,

@@ -9,6 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from hotline.feedback import QuestionLog
 from kb.errors import NotFoundError
@@ -171,15 +172,31 @@ class Assistant:
         self.k = k
         self._cache: OrderedDict[tuple[int, int], PublishedEntry] = OrderedDict()
         self._lock = threading.Lock()
+        # An archive or flag made through this process drops the entry at once; one made by another process
+        # reaches us with the index build that leaves it out (seconds later).
+        store.listeners.append(self._forget)
+        self._warm_build: str | None = None
 
     # --- pieces ----------------------------------------------------------------------------------
 
     def triage(self, text: str, now: datetime | None = None) -> TriageResult:
         return self._triager().analyse(text, now)
 
-    def published(self, entry_id: int) -> PublishedEntry | None:
+    def _forget(self, event: Any) -> None:
+        if getattr(event, "action", None) in ("archive", "flag", "approve"):
+            with self._lock:
+                for key in [k for k in self._cache if k[0] == getattr(event, "entry_id", None)]:
+                    del self._cache[key]
+
+    def published(self, entry_id: int, version: int | None = None) -> PublishedEntry | None:
         """The live published revision of an entry, or None when it is no longer suggestible (archived,
-        flagged or past review since the index was built). Revisions never change, so they are cached."""
+        flagged or past review since the index was built). Revisions never change, so they are cached: a hit
+        naming its version (every search hit does) costs no database read after the first time."""
+        if version is not None:
+            with self._lock:
+                hit = self._cache.get((entry_id, version))
+            if hit is not None:
+                return hit if hit.review_by is None or hit.review_by >= self.store.today().isoformat() else None
         try:
             view = self.store.get(entry_id)
         except NotFoundError:
@@ -217,10 +234,23 @@ class Assistant:
         result = self.triage(text)
         return self.index.search(from_triage(result), k=k, mode=mode, triage=TriageView.of(result))
 
+    def warm(self, build: str | None) -> None:
+        """Load every entry of an index build into the cache once (one query), so no suggestion waits on the
+        database for an entry's content."""
+        if build is None or build == self._warm_build:
+            return
+        self._warm_build = build
+        searcher = self.index.searcher
+        if searcher is None or searcher.build.path is None or searcher.build.path.name != build:
+            return
+        for doc in searcher.build.entries:
+            self.published(doc.entry_id, doc.version)
+
     def _suggestions(self, found: SearchResult) -> tuple[Suggestion, ...]:
+        self.warm(found.index_build)
         out = []
         for hit in found.hits:
-            entry = self.published(hit.entry_id)
+            entry = self.published(hit.entry_id, hit.version)
             if entry is not None:
                 out.append(Suggestion(entry, _score(hit), hit.tier, hit.standing))
         return tuple(out)

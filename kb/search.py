@@ -192,13 +192,18 @@ class Searcher:
             self._entry_situation[pos] = s
         return s
 
-    def coverage(self, query_tokens: Sequence[str], pos: int, exclude_text: str | None = None) -> tuple[float, float, float]:
+    def query_weights(self, query_tokens: Sequence[str]) -> dict[str, float]:
+        """IDF weight of each distinct query word (computed once per query, used for every candidate)."""
+        return {t: self._idf(t) for t in set(query_tokens)}
+
+    def coverage(self, query_tokens: Sequence[str], pos: int, exclude_text: str | None = None,
+                 weights: dict[str, float] | None = None) -> tuple[float, float, float]:
         """(IDF share of the query's words found in the entry, the same in its questions only, IDF share of
         words the index has never seen). An off-topic question that shares one domain word (健身房的押金)
         covers little of its own weight."""
         if not query_tokens:
             return 0.0, 0.0, 1.0
-        weights = {t: self._idf(t) for t in set(query_tokens)}
+        weights = weights if weights is not None else self.query_weights(query_tokens)
         total = sum(weights.values()) or 1.0
         everything, questions = self._tokens_of(pos, exclude_text)
         covered = sum(w for t, w in weights.items() if t in everything)
@@ -274,9 +279,10 @@ class Searcher:
         tri_max = max(probs.values(), default=0.0)
         tri_oos = float(probs.get("out_of_scope", 0.0))
         query_level = [math.log(1 + len(query.text)), 0.0, tri_max, tri_oos, float(query.degenerate is not None)]
+        weights = self.query_weights(query.tokens)
         for c in ordered:
             e = entries[c.pos]
-            cov, cov_q, oov = self.coverage(query.tokens, c.pos, exclude_text)
+            cov, cov_q, oov = self.coverage(query.tokens, c.pos, exclude_text, weights)
             query_level[1] = oov
             types = e.issue_types
             c.features = [

@@ -39,12 +39,14 @@ class Ledger:
     followups: dict[int, tuple[int, str]] = field(default_factory=dict)  # follow-up id -> (case id, notes)
     feedback: dict[int, tuple[int, str]] = field(default_factory=dict)  # feedback id -> (case id, event)
     edits: dict[tuple[int, int], str] = field(default_factory=dict)  # (entry id, version) -> title
+    # Worker questions (the question log commits without waiting for the disk: a process crash must lose none).
+    questions: dict[int, str] = field(default_factory=dict)  # answer id -> the marker in its text
     problems: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def total(self) -> int:
-        return len(self.cases) + len(self.followups) + len(self.feedback) + len(self.edits)
+        return len(self.cases) + len(self.followups) + len(self.feedback) + len(self.edits) + len(self.questions)
 
 
 class Service:
@@ -105,6 +107,7 @@ def _writer(url: str, tokens: dict[str, str], entry_id: int, name: str, cycle: i
     connection is a problem."""
     op = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tokens['operator']}"}, timeout=60)
     staff = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tokens['staff']}"}, timeout=60)
+    anon = httpx.Client(base_url=url, timeout=60)
     n = 0
     try:
         while not stop.is_set():
@@ -112,7 +115,7 @@ def _writer(url: str, tokens: dict[str, str], entry_id: int, name: str, cycle: i
             marker = f"{name}c{cycle}n{n}"  # letters between short digit runs: nothing the masker touches
             with ledger.lock:
                 known = list(ledger.cases)
-            kind = rng.choice(("case", "case", "followup", "feedback", "edit")) if known else "case"
+            kind = rng.choice(("case", "case", "followup", "feedback", "edit", "question")) if known else "case"
             if kind == "case":
                 r = op.post("/v1/cases", json={"text": f"{NOTE}（{marker}）", "channel": "phone"})
                 if r.status_code == 201:
@@ -137,6 +140,11 @@ def _writer(url: str, tokens: dict[str, str], entry_id: int, name: str, cycle: i
                 if r.status_code == 201:
                     with ledger.lock:
                         ledger.feedback[r.json()["id"]] = (case_id, event)
+            elif kind == "question":
+                r = anon.post("/v1/faq/ask", json={"question": f"押金不退怎么办（{marker}）"})
+                if r.status_code == 200:
+                    with ledger.lock:
+                        ledger.questions[r.json()["answer_id"]] = marker
             else:
                 got = staff.get(f"/v1/entries/{entry_id}")
                 if got.status_code != 200:
@@ -156,6 +164,7 @@ def _writer(url: str, tokens: dict[str, str], entry_id: int, name: str, cycle: i
     finally:
         op.close()
         staff.close()
+        anon.close()
 
 
 def check_database(db: Path, ledger: Ledger) -> tuple[str, int, int]:
@@ -169,6 +178,7 @@ def check_database(db: Path, ledger: Ledger) -> tuple[str, int, int]:
         feedback = {i: (c, e) for i, c, e in conn.execute("SELECT id, case_id, event FROM feedback")}
         revisions = {(e, v): json.loads(c)["title"] for e, v, c in
                      conn.execute("SELECT entry_id, version, content FROM entry_revisions")}
+        questions = dict(conn.execute("SELECT id, text_masked FROM questions"))
     finally:
         conn.close()
     with ledger.lock:
@@ -176,6 +186,7 @@ def check_database(db: Path, ledger: Ledger) -> tuple[str, int, int]:
         missing += sum(followups.get(k) != v for k, v in ledger.followups.items())
         missing += sum(feedback.get(k) != v for k, v in ledger.feedback.items())
         missing += sum(revisions.get(k) != v for k, v in ledger.edits.items())
+        missing += sum(v not in (questions.get(k) or "") for k, v in ledger.questions.items())
     return integrity, fk, missing
 
 
@@ -241,7 +252,8 @@ def run_cycles(tmp: Path, model_dir: Path, cycles: int, seed: int) -> dict:
         service.stop()
     return {"cycles": cycles, "cycles_with_writes": sum(1 for t in first_write if t is not None),
             "acknowledged": {"cases": len(ledger.cases), "followups": len(ledger.followups),
-                             "feedback": len(ledger.feedback), "edits": len(ledger.edits)},
+                             "feedback": len(ledger.feedback), "edits": len(ledger.edits),
+                             "questions": len(ledger.questions)},
             "missing": missing_total, "integrity_ok": integrity_ok, "foreign_keys_clean": fk_clean,
             "starts": service.starts, "first_ack": [t for t in first_write if t is not None],
             "problems": ledger.problems}

@@ -32,6 +32,30 @@ def resource_hash(*names: str) -> str:
     return h.hexdigest()[:16]
 
 
+_TOKENIZER_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():  # type: ignore[no-untyped-def]
+    """One jieba tokenizer per process with the domain dictionary (each one holds the ~350,000-word frequency
+    table: ~70 MB that every Segmenter used to load again)."""
+    import jieba
+
+    with _TOKENIZER_LOCK:
+        jieba.setLogLevel(logging.WARNING)
+        tk = jieba.Tokenizer()
+        with resources.as_file(resources.files("triage.data").joinpath("dictionary.txt")) as path:
+            tk.load_userdict(str(path))
+        return tk
+
+
+@lru_cache(maxsize=4096)
+def _lcut(normalised: str) -> tuple[str, ...]:
+    """jieba's words of a normalised text, cached: triage's TF-IDF, the query path and the reranker segment
+    the same message; the first pays."""
+    return tuple(_tokenizer().lcut(normalised, HMM=True))
+
+
 @lru_cache(maxsize=1)
 def _synonyms() -> dict[str, str]:
     return dict(_read_table("synonyms.tsv"))
@@ -47,8 +71,6 @@ class Segmenter:
     def __init__(self, keep_stopwords: bool = False, assume_normalised: bool = False) -> None:
         self.keep_stopwords = keep_stopwords
         self.assume_normalised = assume_normalised
-        self._tk = None
-        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, object]:
         return {"keep_stopwords": self.keep_stopwords, "assume_normalised": self.assume_normalised}
@@ -56,23 +78,10 @@ class Segmenter:
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__init__(**state)  # type: ignore[misc]
 
-    def _tokenizer(self):  # type: ignore[no-untyped-def]
-        if self._tk is None:
-            with self._lock:
-                if self._tk is None:
-                    import jieba
-
-                    jieba.setLogLevel(logging.WARNING)
-                    tk = jieba.Tokenizer()
-                    with resources.as_file(resources.files("triage.data").joinpath("dictionary.txt")) as path:
-                        tk.load_userdict(str(path))
-                    self._tk = tk
-        return self._tk
-
     def words(self, normalised: str) -> list[str]:
         syn = _synonyms()
         out = []
-        for tok in self._tokenizer().lcut(normalised, HMM=True):
+        for tok in _lcut(normalised):
             tok = tok.strip()
             if not tok or tok in _PUNCT or all(ch in _PUNCT for ch in tok):
                 continue
