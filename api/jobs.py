@@ -4,11 +4,11 @@
 
 | job | when | idempotent because |
 |---|---|---|
-| ``reindex`` | after a publish (queued by the API process); every 30 s when a build is due | it builds only when the newest recorded build does not cover the newest change; a build is recorded in one transaction (a worker killed mid-build records nothing) |
+| ``reindex`` | after a publish (queued by the API process); by ``watch`` when a build is due | it builds only when the newest recorded build does not cover the newest change; a build is recorded in one transaction (a worker killed mid-build records nothing) |
 | ``retrain_triage`` | on request (``jishibang worker enqueue retrain``) or ``retrain_cron`` | the promotion gate decides; a rejected candidate is kept beside the served model, never served |
 | ``early_warning`` | ``alerts_cron`` (nightly) | one report row per as-of day, replaced when run again |
 | ``retention_purge`` | ``retention_cron`` (nightly, needs ``retention_days``) | deleting what is older than a cut-off twice deletes nothing more |
-| ``watch`` | every 30 s | retries jobs of workers that stopped sending heartbeats; queues a due reindex |
+| ``watch`` | every 5 s | retries jobs of workers that stopped sending heartbeats; queues a due reindex |
 | the WeChat outbox | a loop beside the jobs (the outbox table is itself a queue: claims, leases, back-off) | a row is claimed by one conditional UPDATE: one sender sends it |
 
 Each job is retried with exponential back-off (procrastinate's ``RetryStrategy``); ``lock`` keeps two
@@ -177,7 +177,7 @@ def build_app(settings: Settings, ctx: WorkerContext | None = None) -> Any:
         def retrain_scheduled(timestamp: int) -> dict[str, Any]:
             return retrain_with_gate(settings)
 
-    @app.periodic(cron="*/30 * * * * *", periodic_id="watch")
+    @app.periodic(cron="* * * * * */5", periodic_id="watch")  # 6th field: seconds
     @app.task(name=NAMES["watch"], queueing_lock="jishibang-watch")
     async def watch(timestamp: int) -> dict[str, Any]:
         return await watch_once(app, ctx, settings)
@@ -192,22 +192,38 @@ def reindex_if_due(rt: Any) -> dict[str, Any]:
         searcher = index.rebuild()
         return {"built": searcher.build.path.name if searcher.build.path else None}
     model_id, dictionary = index.identity()
-    if not index.builds.due(model_id, dictionary):
+    built: list[dict[str, Any]] = []
+    # Changes published while a build runs are not in it: build again (within this job, under its lock) until the
+    # newest build covers the newest change, rather than leave it to a later job.
+    for _ in range(10):
+        if not index.builds.due(model_id, dictionary):
+            break
+        searcher = index.rebuild()
+        m = searcher.build.manifest
+        built.append({"built": searcher.build.path.name if searcher.build.path else None, "covers": m.get("covers"),
+                      "entries": m["entries"], "rows": m["rows"], "build_seconds": m["build_seconds"]})
+    if not built:
         newest = index.builds.newest(model_id, dictionary)
         return {"up_to_date": newest.name if newest else None}
-    searcher = index.rebuild()
-    m = searcher.build.manifest
-    return {"built": searcher.build.path.name if searcher.build.path else None, "covers": m.get("covers"),
-            "entries": m["entries"], "rows": m["rows"], "build_seconds": m["build_seconds"]}
+    return {**built[-1], "builds": len(built)}
 
 
 async def recover_stalled(app: Any, settings: Settings) -> int:
     """Jobs left 'doing' by a worker that stopped sending heartbeats (killed, lost its machine): retry them."""
-    jobs = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=settings.worker_stalled_seconds)
+    from procrastinate import exceptions, jobs as pjobs
+
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=settings.worker_stalled_seconds)
     n = 0
-    for job in jobs:
-        log.warning("retrying job %s (%s): its worker stopped sending heartbeats", job.id, job.task_name)
-        await app.job_manager.retry_job(job)
+    for job in stalled:
+        try:
+            await app.job_manager.retry_job(job)
+            log.warning("retrying job %s (%s): its worker stopped sending heartbeats", job.id, job.task_name)
+        except exceptions.UniqueViolation:
+            # The same kind of job is already waiting (its queueing lock): that one does the work. Close this one
+            # as failed (kept for the record) so its lock no longer holds the queue.
+            await app.job_manager.finish_job_by_id_async(job.id, pjobs.Status.FAILED, delete_job=False)
+            log.warning("job %s (%s): its worker stopped sending heartbeats and one like it is waiting: closed",
+                        job.id, job.task_name)
         n += 1
     return n
 
@@ -217,7 +233,7 @@ async def watch_once(app: Any, ctx: WorkerContext, settings: Settings) -> dict[s
     queued = None
     if settings.builds_in_database:
         rt = await asyncio.to_thread(ctx.runtime)
-        if await asyncio.to_thread(rt.index.builds.due, *rt.index.identity()):
+        if await asyncio.to_thread(_reindex_needed, rt):
             from procrastinate import exceptions
 
             try:
@@ -226,6 +242,17 @@ async def watch_once(app: Any, ctx: WorkerContext, settings: Settings) -> dict[s
             except exceptions.AlreadyEnqueued:
                 queued = None
     return {"stalled_retried": retried, "reindex_queued": queued}
+
+
+def _reindex_needed(rt: Any) -> bool:
+    """A build is due and no reindex job is waiting or running (that one builds until nothing is due)."""
+    from sqlalchemy import text
+
+    if not rt.index.builds.due(*rt.index.identity()):
+        return False
+    with rt.store.factory() as s:
+        return s.execute(text("SELECT 1 FROM procrastinate_jobs WHERE task_name = :name AND status IN ('todo', 'doing') "
+                              "LIMIT 1"), {"name": NAMES["reindex"]}).first() is None
 
 
 def retrain_with_gate(settings: Settings) -> dict[str, Any]:
@@ -266,14 +293,17 @@ async def _run_worker(settings: Settings, on_ready: Callable[[], None] | None) -
         if rt.wechat.sender is not None:
             outbox = asyncio.ensure_future(rt.wechat.run(stop))
             log.info("WeChat outbox: sending from this worker")
-        await watch_once(app, ctx, settings)  # a build due since the last worker stopped is queued now
+        try:
+            await watch_once(app, ctx, settings)  # a build due since the last worker stopped is queued now
+        except Exception:  # the periodic watch tries again in 5 s
+            log.exception("first watch failed")
         if on_ready:
             on_ready()
         try:
             await app.run_worker_async(
                 concurrency=settings.worker_concurrency, name=f"jishibang-{os.getpid()}",
                 update_heartbeat_interval=settings.worker_heartbeat_seconds,
-                stalled_worker_timeout=settings.worker_stalled_seconds, fetch_job_polling_interval=5.0,
+                stalled_worker_timeout=settings.worker_stalled_seconds, fetch_job_polling_interval=1.0,
                 delete_jobs="successful", install_signal_handlers=True)
         finally:
             stop.set()

@@ -145,3 +145,35 @@ def test_sqlite_mode_keeps_the_current_pointer(kb_store: EntryStore, tmp_path: P
     assert a.wait_idle(120)
     assert b.follow(force=True) and b.searcher.build.path.name == a.searcher.build.path.name
     assert BuildRegistry(kb_store.factory).history() == []
+
+
+# --- the deployment, checked statically (no Docker engine runs here) -------------------------------------
+
+def test_compose_file_runs_every_process_with_its_settings() -> None:
+    from api.settings import Settings
+
+    compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"api", "worker", "postgres", "redis", "proxy"} <= set(services)
+    api, worker = services["api"], services["worker"]
+    assert api["deploy"]["replicas"] >= 2
+    assert "--forwarded-allow-ips" in " ".join(api["command"])
+    assert worker["command"][:2] == ["jishibang", "worker"]
+    fields = set(Settings.model_fields)
+    for name in ("api", "worker", "migrate"):
+        env = {**compose.get("x-jishibang-env", {}), **(services[name].get("environment") or {})}
+        unknown = [k for k in env if not k.startswith("JISHIBANG_") or k.removeprefix("JISHIBANG_").lower() not in fields]
+        assert not unknown, f"{name}: not settings: {unknown}"
+        assert env["JISHIBANG_DATABASE_URL"].startswith("postgresql+psycopg://")
+        assert env["JISHIBANG_REDIS_URL"].startswith("redis://")
+    api_env = {**compose["x-jishibang-env"], **(api.get("environment") or {})}
+    assert api_env["JISHIBANG_JOBS"] == "queue" and api_env["JISHIBANG_WECHAT_SEND_IN_API"] == "false"
+    for name in ("api", "worker"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    # The proxy hands the client address on, and the API trusts only the proxy's network for it.
+    proxy_conf = (REPO / "deploy" / "Caddyfile").read_text()
+    assert "reverse_proxy" in proxy_conf and "dynamic a api 8000" in proxy_conf and "lb_try_duration" in proxy_conf
+    trusted = api["command"][api["command"].index("--forwarded-allow-ips") + 1]
+    assert trusted == services["proxy"]["networks"]["front"]["ipv4_address"]
+    assert api["healthcheck"]["test"][-1].endswith("/readyz")
+    assert "stop_grace_period" in api and "stop_grace_period" in worker
