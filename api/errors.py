@@ -208,7 +208,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidRequest)
     async def _bad(_: Request, exc: InvalidRequest) -> JSONResponse:
-        return respond(422, "invalid_request", str(exc), "请求内容不符合要求：" + str(exc))
+        return respond(422, "invalid_request", str(exc), exc.zh or "请求内容不符合要求，请检查后再试")
 
     @app.exception_handler(ArtifactError)
     @app.exception_handler(EmbedderError)

@@ -54,9 +54,11 @@ def _aware(ts: datetime) -> datetime:
 
 def check_role(role: str, platform: str | None) -> str | None:
     if role not in ROLES:
-        raise InvalidRequest(f"unknown role {role!r}; allowed: {', '.join(ROLES)}")
+        raise InvalidRequest(f"unknown role {role!r}; allowed: {', '.join(ROLES)}",
+                                 f"未知的角色：{role}；可选：{'、'.join(ROLES)}")
     if role == "enterprise" and not platform:
-        raise InvalidRequest("an enterprise account needs its platform (e.g. 美团)")
+        raise InvalidRequest("an enterprise account needs its platform (e.g. 美团)",
+                                 "企业账号需要填写所属平台（例如 美团）")
     return platform if role == "enterprise" else None
 
 
@@ -69,14 +71,17 @@ class Accounts:
         platform = check_role(role, platform)
         if _personal(name) or _personal(platform):
             # A name is shown in cases, audit and pages as it is, so it cannot be masked: refuse it instead.
-            raise InvalidRequest("a user name or platform must not be personal data (a phone number, ID number ...)")
+            raise InvalidRequest("a user name or platform must not be personal data (a phone number, ID number ...)",
+                                 "用户名或平台名不能是个人信息（手机号、身份证号等）")
         if len(password) < 8:
-            raise InvalidRequest("password must be at least 8 characters")
+            raise InvalidRequest("password must be at least 8 characters",
+                                 "密码至少 8 位")
         try:
             with transaction(self.factory) as s:
                 s.add(User(name=name, role=role, platform=platform, password_hash=_hasher.hash(password)))
         except IntegrityError:
-            raise InvalidRequest(f"a user named {name!r} already exists") from None
+            raise InvalidRequest(f"a user named {name!r} already exists",
+                                 f"用户名 {name} 已存在") from None
         return Principal(name, role, platform)
 
     def users(self) -> list[dict[str, object]]:
@@ -126,7 +131,8 @@ class Accounts:
         """A new API key, returned once (only its hash is kept)."""
         platform = check_role(role, platform)
         if _personal(platform):
-            raise InvalidRequest("a platform must not be personal data (a phone number, ID number ...)")
+            raise InvalidRequest("a platform must not be personal data (a phone number, ID number ...)",
+                                 "平台名不能是个人信息（手机号、身份证号等）")
         key = "jsk_" + secrets.token_urlsafe(32)
         with transaction(self.factory) as s:
             s.add(ApiKey(key_hash=_digest(key), prefix=key[:10], role=role, platform=platform, label=mask(label).text[:100],

@@ -126,10 +126,12 @@ class CaseStore:
                referral: str | None = None, district: str | None = None, platform: str | None = None,
                call_id: str | None = None, status: str = "open") -> dict[str, Any]:
         if channel not in CHANNELS:
-            raise InvalidRequest(f"unknown channel {channel!r}; allowed: {', '.join(CHANNELS)}")
+            raise InvalidRequest(f"unknown channel {channel!r}; allowed: {', '.join(CHANNELS)}",
+                                 f"未知的渠道：{channel}；可选：{'、'.join(CHANNELS)}")
         if call_id and mask(call_id).spans:
             # An identifier is stored and shown as it is, so it cannot be masked: refuse a phone number as a call id.
-            raise InvalidRequest("a call id must not be personal data (a phone number ...): use the switchboard's call id")
+            raise InvalidRequest("a call id must not be personal data (a phone number ...): use the switchboard's call id",
+                                 "来电编号不能是个人信息（如手机号），请使用总机的来电编号")
         row = Case(call_id=call_id, channel=channel, operator=operator, text_masked=_masked(text),
                    issue_types=list(issue_types), urgency=urgency, referral=referral, district=district,
                    platform=platform, status="referred" if referral and status == "open" else status,
@@ -140,7 +142,8 @@ class CaseStore:
                 s.flush()
                 return case_dict(row)
         except IntegrityError:
-            raise InvalidRequest(f"a case for call {call_id!r} already exists") from None
+            raise InvalidRequest(f"a case for call {call_id!r} already exists",
+                                 f"来电 {call_id} 的个案已存在") from None
 
     def handoff(self, question_id: int, *, callback: str | None, note: str | None, sealer: Sealer) -> dict[str, Any]:
         """A worker on /ask asks a person to contact them about a question they asked: one case per question
@@ -178,7 +181,8 @@ class CaseStore:
     def update(self, case_id: int, *, referral: str | None = None, status: str | None = None,
                issue_types: list[str] | None = None, text: str | None = None) -> dict[str, Any]:
         if status is not None and status not in CASE_STATUSES:
-            raise InvalidRequest(f"unknown status {status!r}; allowed: {', '.join(CASE_STATUSES)}")
+            raise InvalidRequest(f"unknown status {status!r}; allowed: {', '.join(CASE_STATUSES)}",
+                                 f"未知的个案状态：{status}；可选：{'、'.join(CASE_STATUSES)}")
         with transaction(self.factory) as s:
             c = self._case(s, case_id)
             if referral is not None:
@@ -310,7 +314,8 @@ class CaseStore:
         """Append a note to a saved case (masked, timestamped; notes are never edited or removed)."""
         masked = _masked(text).strip()
         if not masked:
-            raise InvalidRequest("a note needs some text")
+            raise InvalidRequest("a note needs some text",
+                                 "备注不能为空")
         with transaction(self.factory) as s:
             c = self._case(s, case_id)
             s.add(CaseNote(case_id=case_id, by=by, text=masked))
@@ -349,7 +354,8 @@ class CaseStore:
 
     def referral_outcome(self, case_id: int, referral_id: int, outcome: str, note: str, by: str) -> dict[str, Any]:
         if outcome not in REFERRAL_OUTCOMES:
-            raise InvalidRequest(f"unknown outcome {outcome!r}; allowed: {', '.join(REFERRAL_OUTCOMES)}")
+            raise InvalidRequest(f"unknown outcome {outcome!r}; allowed: {', '.join(REFERRAL_OUTCOMES)}",
+                                 f"未知的转介结果：{outcome}；可选：{'、'.join(REFERRAL_OUTCOMES)}")
         with transaction(self.factory) as s:
             c = self._case(s, case_id)
             r = s.get(CaseReferral, referral_id)
@@ -415,7 +421,8 @@ class CaseStore:
         """The sub-line's reply. ``platform`` None means a city-level user acting for it. A resolved or
         rejected dispatch takes no reply until it is reopened (:meth:`reopen`)."""
         if status not in DISPATCH_STATUSES[1:]:
-            raise InvalidRequest(f"reply status must be one of {', '.join(DISPATCH_STATUSES[1:])}")
+            raise InvalidRequest(f"reply status must be one of {', '.join(DISPATCH_STATUSES[1:])}",
+                                 f"回复状态应为：{'、'.join(DISPATCH_STATUSES[1:])}")
         with transaction(self.factory) as s:
             d = self._dispatch(s, dispatch_id, platform)
             if d.status in CLOSED_DISPATCH:
@@ -435,7 +442,8 @@ class CaseStore:
         """Reopen a resolved or rejected dispatch, saying why; its reply clock starts again."""
         text = _masked(reason).strip()
         if not text:
-            raise InvalidRequest("say why the dispatch is reopened")
+            raise InvalidRequest("say why the dispatch is reopened",
+                                 "重新打开转办时请说明原因")
         with transaction(self.factory) as s:
             d = self._dispatch(s, dispatch_id, platform)
             if d.status not in CLOSED_DISPATCH:
@@ -477,7 +485,8 @@ class CaseStore:
     def consult(self, case_id: int, bodies: list[str], actions: list[str], follow_up_by: str, notes: str,
                 by: str) -> dict[str, Any]:
         if not bodies:
-            raise InvalidRequest("a consultation names the bodies involved")
+            raise InvalidRequest("a consultation names the bodies involved",
+                                 "会商记录需要写明参与的部门")
         with transaction(self.factory) as s:
             c = self._case(s, case_id)
             s.add(Consultation(case_id=case_id, bodies=[_masked(b) for b in bodies], actions=[_masked(a) for a in actions],

@@ -16,4 +16,9 @@ class AuthError(HotlineError):
 
 
 class InvalidRequest(HotlineError):
-    """A request that is well-formed but not allowed in the record's current state."""
+    """A request that is well-formed but not allowed in the record's current state; ``zh``: the same reason in
+    Chinese, for the person who reads it (the edge answers in both languages)."""
+
+    def __init__(self, en: str, zh: str | None = None) -> None:
+        super().__init__(en)
+        self.zh = zh

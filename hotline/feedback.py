@@ -31,13 +31,17 @@ class FeedbackLog:
                query: str | None = None, corrected_issue_types: list[str] | None = None) -> int:
         allowed = OPERATOR_EVENTS if source == "operator" else WORKER_EVENTS
         if event not in allowed:
-            raise InvalidRequest(f"unknown {source} event {event!r}; allowed: {', '.join(allowed)}")
+            raise InvalidRequest(f"unknown {source} event {event!r}; allowed: {', '.join(allowed)}",
+                                 f"未知的反馈类型：{event}；可选：{'、'.join(allowed)}")
         if event == "corrected" and not corrected_issue_types:
-            raise InvalidRequest("a correction names the right issue types")
+            raise InvalidRequest("a correction names the right issue types",
+                                 "纠正时请选择正确的问题类型")
         if event in DANGER_EVENTS and not (query and query.strip()) and case_id is None:
-            raise InvalidRequest("a danger correction names the message: its text (query) or its case")
+            raise InvalidRequest("a danger correction names the message: its text (query) or its case",
+                                 "紧急情况的判断需要附上消息内容或个案")
         if event not in ("corrected", *DANGER_EVENTS) and entry_id is None and question_id is None:
-            raise InvalidRequest("feedback names the entry (or the answered question) it is about")
+            raise InvalidRequest("feedback names the entry (or the answered question) it is about",
+                                 "反馈需要指明针对的条目或问题")
         row = Feedback(source=source, actor=actor, event=event, entry_id=entry_id, entry_version=entry_version,
                        case_id=case_id, question_id=question_id, query_masked=mask(query).text if query else None,
                        corrected_issue_types=corrected_issue_types)
@@ -91,7 +95,8 @@ class QuestionLog:
     def record(self, *, source: str, text: str, answered: bool, best_entry_id: int | None, best_score: float | None,
                issue_types: list[str], urgency: str | None, tier: str | None = None) -> int:
         if source not in SOURCES:
-            raise InvalidRequest(f"unknown source {source!r}")
+            raise InvalidRequest(f"unknown source {source!r}",
+                                 f"未知的来源：{source}")
         with transaction(self.factory) as s:
             row = Question(source=source, text_masked=mask(text).text, answered=answered, best_entry_id=best_entry_id,
                            best_score=best_score, issue_types=list(issue_types), urgency=urgency, tier=tier)

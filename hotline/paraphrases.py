@@ -226,7 +226,8 @@ class ParaphraseProposals:
     def list(self, status: str | None = "proposed", entry_id: int | None = None, limit: int = 50,
              offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         if status is not None and status not in STATUSES:
-            raise InvalidRequest(f"unknown status {status!r}; allowed: {', '.join(STATUSES)}")
+            raise InvalidRequest(f"unknown status {status!r}; allowed: {', '.join(STATUSES)}",
+                                 f"未知的状态：{status}；可选：{'、'.join(STATUSES)}")
         q = select(ParaphraseProposal)
         n = select(func.count(ParaphraseProposal.id))
         if status is not None:
@@ -252,7 +253,8 @@ class ParaphraseProposals:
         text = re.sub(r"\s+", " ", text).strip() if text is not None else proposal["text"]
         why = self.check(text)
         if why:
-            raise InvalidRequest(f"this text cannot be a paraphrase: {why.replace('_', ' ')}")
+            raise InvalidRequest(f"this text cannot be a paraphrase: {why.replace('_', ' ')}",
+                                 "这段文字不能作为同义问法（可能含个人信息或过长）")
         self._claim(proposal_id, "accepted", actor)  # one staff member wins a double click or a race
         try:
             view = self.store.get(proposal["entry_id"])
@@ -260,9 +262,11 @@ class ParaphraseProposals:
                 raise WorkflowError("an archived entry cannot be edited: restore it first")
             content = view.content
             if dedupe_key(text) in {dedupe_key(t) for t in content.search_questions()}:
-                raise InvalidRequest("the entry already has this question or paraphrase")
+                raise InvalidRequest("the entry already has this question or paraphrase",
+                                 "该条目已有这个问法")
             if len(content.paraphrases) >= MAX_PARAPHRASES:
-                raise InvalidRequest(f"the entry already has {MAX_PARAPHRASES} paraphrases: remove one first")
+                raise InvalidRequest(f"the entry already has {MAX_PARAPHRASES} paraphrases: remove one first",
+                                 f"该条目已有 {MAX_PARAPHRASES} 个同义问法，请先删除一个")
             new = EntryContent.model_validate({**content.model_dump(mode="json"),
                                                "paraphrases": [*content.paraphrases, text]})
             edited = self.store.update(view.id, view.version, new, actor,
@@ -293,7 +297,8 @@ class ParaphraseProposals:
                              .execution_options(synchronize_session=False))
             if done.rowcount != 1:
                 current = s.scalar(select(ParaphraseProposal.status).where(ParaphraseProposal.id == proposal_id))
-                raise InvalidRequest(f"proposal {proposal_id} is already {current}")
+                raise InvalidRequest(f"proposal {proposal_id} is already {current}",
+                                 f"建议 {proposal_id} 已经处理过（{current}）")
 
     def _unclaim(self, proposal_id: int) -> None:
         with transaction(self.factory) as s:

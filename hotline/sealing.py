@@ -57,5 +57,6 @@ def normalise_phone(raw: str) -> str:
     """A call-back number as digits (mobile or landline with area code), or InvalidRequest."""
     digits = "".join(ch for ch in raw if ch.isdigit())
     if not 7 <= len(digits) <= 15:
-        raise InvalidRequest("the call-back number must have 7 to 15 digits")
+        raise InvalidRequest("the call-back number must have 7 to 15 digits",
+                                 "回电号码应为 7 到 15 位数字")
     return digits

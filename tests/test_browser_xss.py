@@ -104,9 +104,13 @@ def stored(xss_server: ApiServer) -> dict[str, Any]:
     with xss_server.client("enterprise") as ent:
         r = ent.post(f"/v1/dispatches/{out['dispatch_id']}/reply", json={"reply": f"平台答复 {PAYLOAD}", "status": "in_progress"})
         assert r.status_code == 200, r.text
-    # A worker's question nobody can answer: it shows on the staff's gaps tab.
+    # A worker's question whose answer did not help: it shows on the staff's gaps tab. (It shares the payload
+    # with the entry above, so search may well offer that entry: the worker's "没帮助" makes it a gap either way.)
     r = httpx.post(f"{xss_server.url}/v1/faq/ask", json={"question": f"XSS{tag} 问题 {PAYLOAD}"}, timeout=60)
     assert r.status_code == 200, r.text
+    r = httpx.post(f"{xss_server.url}/v1/faq/feedback", json={"answer_id": r.json()["answer_id"], "helpful": False},
+                   timeout=60)
+    assert r.status_code == 201, r.text
     # The published entry reaches the search index (rebuilt in the background).
     with xss_server.client("operator") as op:
         deadline = time.monotonic() + 90
@@ -242,10 +246,11 @@ def test_ask_page_shows_the_payload_answer_and_question_as_text(stored: dict[str
     page.goto("/ask")
     page.fill("#question", QUESTION)
     page.click("#ask-submit")
-    expect(page.locator("#answer")).to_be_visible(timeout=60_000)
-    expect(page.locator("#answer-text")).to_have_text(f"劳动者答复（改） {PAYLOAD}", timeout=WAIT)
-    expect(page.locator("#answer-steps")).to_contain_text(f"第一步 {PAYLOAD}", timeout=WAIT)
-    expect(page.locator("#answer-evidence")).to_contain_text(f"证据 {PAYLOAD}", timeout=WAIT)
+    card = page.locator("#answers .answer").first
+    expect(card).to_be_visible(timeout=60_000)
+    expect(card.locator(".answer-text")).to_have_text(f"劳动者答复（改） {PAYLOAD}", timeout=WAIT)
+    expect(card.locator(".answer-steps")).to_contain_text(f"第一步 {PAYLOAD}", timeout=WAIT)
+    expect(card.locator(".answer-evidence")).to_contain_text(f"证据 {PAYLOAD}", timeout=WAIT)
     w.inert("ask answer")
     page.fill("#question", f"{PAYLOAD} 这个问题没人能答")
     page.click("#ask-submit")

@@ -34,8 +34,8 @@ router = APIRouter(tags=["operators"])
 log = logging.getLogger("jishibang.live")
 
 MAX_FRAME = 64 * 1024
-SECTIONS = ("triage", "suggestions", "no_good_answer", "banner", "tier", "clarify", "referrals", "deadlines",
-            "emergency_contacts")
+SECTIONS = ("triage", "suggestions", "no_good_answer", "banner", "tier", "clarify", "guidance", "referrals",
+            "deadlines", "emergency_contacts")
 
 
 def sections_of(out: Suggestions) -> dict[str, Any]:
@@ -44,12 +44,13 @@ def sections_of(out: Suggestions) -> dict[str, Any]:
     t = result["triage"]
     triage = {
         "labels": t["labels"], "abstain": t["abstain"], "abstain_reason": t["abstain_reason"], "urgency": t["urgency"],
-        "entities": t["entities"], "pii": t["pii"],
+        "entities": t["entities"], "pii": t["pii"], "danger": t.get("danger"),
         "issue_types": [{**s, "score": round(s["score"], 2)} for s in t["issue_types"][:5]],
     }
     suggestions = [{**s, "score": None if s["score"] is None else round(s["score"], 2)} for s in result["suggestions"]]
     return {"triage": triage, "suggestions": suggestions, "no_good_answer": result["no_good_answer"],
             "banner": result["banner"], "tier": result["tier"], "clarify": result["clarify"],
+            "guidance": result["guidance"],
             "referrals": result["referrals"], "deadlines": result["deadlines"],
             "emergency_contacts": result["emergency_contacts"]}
 
