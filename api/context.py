@@ -101,6 +101,9 @@ def wechat_config(settings: Settings) -> WeChatConfig:
 
 def seed_if_empty(rt: Runtime) -> dict[str, int] | None:
     """First start: load statutes and the team's entries."""
-    if rt.store.list(limit=1)[1]:
-        return None
-    return seed(rt.store, rt.settings.shared_dir)
+    from kb.locks import advisory_lock
+
+    with advisory_lock(rt.store.factory, "seed"):  # several processes starting on one empty PostgreSQL database
+        if rt.store.list(limit=1)[1]:
+            return None
+        return seed(rt.store, rt.settings.shared_dir)

@@ -4,6 +4,7 @@ The figures behind docs/capacity.md. Starts `jishibang serve --workers 2` (api.b
 and Redis named by the environment, then drives one route at a time open-loop (api.bench_load.drive) and reads
 the CPU time each process used (psutil) before and after:
 
+    createdb -h 127.0.0.1 -U postgres capacity     # a fresh, empty database each run
     JISHIBANG_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/capacity \\
     JISHIBANG_REDIS_URL=redis://127.0.0.1:6379/12 \\
     .venv/bin/python deploy/cpu_per_request.py --seconds 60 --rate 8 > cpu.json
@@ -85,11 +86,15 @@ def main() -> None:
             ok = result["requests"]["ok"]
             route = SUGGEST if share else FAQ
             report[name] = {
-                "requests_ok": ok, "errors": result["requests"]["errors"], "wall_s": round(wall, 1),
+                "requests_ok": ok, "errors": result["requests"]["errors"], "errors_by_kind": result["errors_by_kind"],
+                "wall_s": round(wall, 1),
                 "cpu_ms_per_request": {k: round(1000 * (after[k] - before.get(k, 0.0)) / max(ok, 1), 2) for k in after},
                 "latency_ms": result["latency_ms"].get(route),
             }
     finally:
+        log = (server.tmp / "server.log").read_text(errors="replace").splitlines()
+        report["server_log_problems"] = [line[:300] for line in log if "Traceback" in line or "ERROR" in line
+                                         or "Error" in line][:20]
         server.stop()
     print(json.dumps(report, ensure_ascii=False, indent=2))
 
