@@ -177,3 +177,103 @@ def test_compose_file_runs_every_process_with_its_settings() -> None:
     assert trusted == services["proxy"]["networks"]["front"]["ipv4_address"]
     assert api["healthcheck"]["test"][-1].endswith("/readyz")
     assert "stop_grace_period" in api and "stop_grace_period" in worker
+
+
+# --- the jobs -------------------------------------------------------------------------------------------
+
+def test_nightly_alerts_keep_one_report_per_day(kb_store: EntryStore) -> None:
+    from datetime import date
+
+    from hotline.alerts import record_run
+    from hotline.tables import AlertRun
+
+    day = date(2026, 11, 29)
+    first = record_run(kb_store.factory, day)
+    again = record_run(kb_store.factory, day)  # a retried job: the same day's report, replaced
+    assert first == again == {"as_of": "2026-11-29", "alerts": 0, "pairs_checked": 0}
+    with kb_store.factory() as s:
+        rows = list(s.query(AlertRun))
+    assert [r.as_of for r in rows] == [day] and rows[0].report["as_of"] == "2026-11-29"
+
+
+def test_jobs_are_registered_with_retries_locks_and_schedules() -> None:
+    from api.jobs import LOCKS, NAMES, build_app
+    from api.settings import Settings
+
+    settings = Settings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none", alerts_cron="0 2 * * *",
+                        retention_cron="30 3 * * *", retrain_cron="0 4 * * 0")
+    app = build_app(settings)  # nothing connects until the worker opens the app
+    tasks = app.tasks
+    assert {NAMES["reindex"], NAMES["retrain"], NAMES["alerts"], NAMES["purge"], NAMES["watch"]} <= set(tasks)
+    reindex = tasks[NAMES["reindex"]]
+    assert reindex.lock == reindex.queueing_lock == LOCKS["reindex"]
+    assert reindex.retry_strategy is not None and reindex.retry_strategy.max_attempts == 8
+    # Exponential back-off: wait + 2 ** (attempts + 1) seconds, i.e. 3, 5, 9, 17 ...
+    assert (reindex.retry_strategy.wait, reindex.retry_strategy.exponential_wait) == (1, 2)
+    crons = {p.task.name: p.cron for p in app.periodic_registry.periodic_tasks.values()}
+    assert crons["jishibang.early_warning_nightly"] == "0 2 * * *"
+    assert crons["jishibang.retention_nightly"] == "30 3 * * *"
+    assert crons["jishibang.retrain_scheduled"] == "0 4 * * 0"
+    assert crons[NAMES["watch"]] == "* * * * * */5"
+
+
+def test_retraining_job_runs_the_promotion_gate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import models.promotion as promotion
+    from api.jobs import retrain_with_gate
+    from api.settings import Settings
+
+    seen: dict[str, object] = {}
+
+    def fake(model_dir, model_path, shared_dir, reports, corrections, policy, **kwargs):  # type: ignore[no-untyped-def]
+        seen.update(policy=policy, corrections=corrections, danger=kwargs.get("danger_corrections"))
+        return {"verdict": "rejected", "promoted": False}
+
+    monkeypatch.setattr(promotion, "retrain_with_feedback", fake)
+    monkeypatch.setattr(promotion, "summary", lambda report: {"promoted": report["promoted"]})
+    url = f"sqlite:///{tmp_path / 'kb.db'}"
+    make_store(tmp_path / "kb.db")
+    out = retrain_with_gate(Settings(database_url=url, data_dir=tmp_path, promotion_max_f1_drop=0.05))
+    assert out == {"promoted": False}
+    assert seen["policy"].max_f1_drop == 0.05 and seen["corrections"] == [] and seen["danger"] == []
+
+
+def test_worker_runs_queued_jobs_on_postgresql(pg_url: str, tmp_path: Path, local_model_dir: Path) -> None:
+    """`jishibang worker` on a real PostgreSQL: it builds and records the (empty) index it finds due, runs a
+    queued job, and stops cleanly on SIGTERM."""
+    import os
+    import subprocess
+
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import BIN, record_artifacts, run_cli
+
+    env = {**os.environ, "JISHIBANG_DATABASE_URL": pg_url, "JISHIBANG_DATA_DIR": str(tmp_path / "worker"),
+           "JISHIBANG_MODEL_DIR": str(local_model_dir.parent), "JISHIBANG_JOBS": "queue"}
+    log = tmp_path / "worker.log"
+    record_artifacts(log)
+    make_store(pg_url)  # migrated before the worker starts, so the test can look at the tables at once
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(BIN / "jishibang"), "worker"], stdout=out, stderr=subprocess.STDOUT, env=env)
+    engine = create_engine(pg_url)
+    try:
+        def scalar(sql: str) -> object:
+            with engine.connect() as conn:
+                return conn.execute(text(sql)).scalar()
+
+        deadline = time.monotonic() + 120
+        while not scalar("SELECT count(*) FROM index_builds") and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        assert scalar("SELECT count(*) FROM index_builds") == 1, log.read_text()
+        done = run_cli("worker", "enqueue", "alerts", "--as-of", "2026-11-29", env=env)
+        assert done.returncode == 0, done.stderr
+        while not scalar("SELECT count(*) FROM alert_runs") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert scalar("SELECT as_of FROM alert_runs").isoformat() == "2026-11-29", log.read_text()
+        builds = run_cli("worker", "builds", env=env)
+        assert builds.returncode == 0 and '"entries": 0' in builds.stdout, builds.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        engine.dispose()
+    assert proc.returncode == 0, log.read_text()[-2000:]
