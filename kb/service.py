@@ -304,6 +304,7 @@ class IndexManager:
         searcher = self._make_searcher(build)
         idx.set_current(self.root, rec.name)  # a restart (and workers sharing this data dir) start from it
         self._searcher = searcher  # the swap: one reference assignment
+        idx._prune(self.root, keep={rec.name})  # the fetched builds before it, but the newest two
         return searcher
 
     def _load_or_build_recorded(self, progress: ProgressFn | None) -> Searcher:
@@ -311,7 +312,11 @@ class IndexManager:
         rec = self.builds.newest(*self.identity())
         if rec is None:
             return self.rebuild(progress)  # nothing recorded for these vectors yet: build and record it
-        searcher = self._load_recorded(rec)
+        try:
+            searcher = self._load_recorded(rec)
+        except BuildMismatch as exc:  # never serve it: build our own (recorded too: the same content, one name)
+            log.error("recorded index build refused, building one here: %s", exc)
+            return self.rebuild(progress)
         if self.builds.watermark() > rec.covers:
             self.request_rebuild()
         return searcher
