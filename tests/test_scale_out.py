@@ -277,3 +277,47 @@ def test_worker_runs_queued_jobs_on_postgresql(pg_url: str, tmp_path: Path, loca
         proc.wait(timeout=60)
         engine.dispose()
     assert proc.returncode == 0, log.read_text()[-2000:]
+
+
+def test_a_machine_cut_off_from_the_database_converges_when_it_reconnects(pg_url: str, tmp_path: Path) -> None:
+    """B listens for builds; its connection is killed (as a network cut or a database restart would), A publishes
+    twice meanwhile, and B serves A's newest build once its listener is back, without anyone telling it."""
+    from sqlalchemy import create_engine, text
+
+    store = make_store(pg_url)
+    import_entries(store, "\n".join(seed_text().splitlines()[:40]) + "\n", "jsonl", "seed", default_status="published")
+    a, b = machine(store, tmp_path / "a"), machine(store, tmp_path / "b")
+    a.load_or_build()
+    b.load_or_build()
+    b.start_following(pg_url, poll_seconds=60)  # polling far away: only the reconnect can catch B up
+    try:
+        assert b._listener is not None and b._listener.connected.wait(10)
+        admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            killed = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                       "WHERE datname = current_database() AND query LIKE 'LISTEN%'")).all()
+        admin.dispose()
+        assert killed, "no listening connection found"
+        for i in range(2):
+            publish(a, f"cut-off-{i}", f"断线期间发布的条目{i}")
+            assert a.wait_idle(120)
+        assert wait_for(lambda: b.searcher.build.path.name == a.searcher.build.path.name, 30), \
+            "B did not catch up after reconnecting"
+        # Offline for a while (no listener at all, so no notification can reach it), then back.
+        b.stop_following()
+        publish(a, "cut-off-late", "离线期间发布的条目")
+        assert a.wait_idle(120) and b.searcher.build.path.name != a.searcher.build.path.name
+        b.start_following(pg_url, poll_seconds=60)
+        assert wait_for(lambda: b.searcher.build.path.name == a.searcher.build.path.name, 10), \
+            "B did not catch up when it came back"
+    finally:
+        b.stop_following()
+
+
+def wait_for(fn, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if fn():
+            return True
+        time.sleep(0.05)
+    return False
