@@ -177,6 +177,8 @@ def test_compose_file_runs_every_process_with_its_settings() -> None:
     assert trusted == services["proxy"]["networks"]["front"]["ipv4_address"]
     assert api["healthcheck"]["test"][-1].endswith("/readyz")
     assert "stop_grace_period" in api and "stop_grace_period" in worker
+    build = compose["x-jishibang-image"]["build"]
+    assert (REPO / "deploy" / build["context"] / build["dockerfile"]).resolve().is_file()
 
 
 # --- the jobs -------------------------------------------------------------------------------------------
