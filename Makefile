@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install models serve test stress test-all clean-artifacts
+.PHONY: install models serve test test-more stress test-all clean-artifacts
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,13 @@ models: install
 serve: models
 	$(BIN)/jishibang serve --demo
 
+# The fast tier: unit tests and in-process route tests (a few minutes once the models are built).
 test: models
 	$(BIN)/python -m pytest
+
+# Real servers over HTTP, the browser, model training and the notebooks: run by .ci/run after `make test`.
+test-more: models
+	$(BIN)/python -m pytest -m "(integration or browser or training or notebook) and not stress and not slow"
 
 # The long robustness suites (API fuzzing, 1,000 lost-update trials, 100 kill -9 cycles, index swaps):
 # run by .ci/run after `make test`.

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import AsyncIterator
 
 from fastapi import FastAPI
@@ -37,9 +38,9 @@ class Readiness(BaseModel):
 class AppState:
     """What the lifespan loads once and the routes share."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, runtime: Runtime | None = None) -> None:
         self.settings = settings
-        self.runtime: Runtime = open_runtime(settings)
+        self.runtime: Runtime = runtime or open_runtime(settings)
         self.embedder = self.runtime.embedder
         self.accounts = self.runtime.accounts
         self.limiters = {"faq": make_limiter(settings.redis_url, "faq", settings.faq_rate_per_minute, 60.0),
@@ -52,7 +53,8 @@ class AppState:
         self.triage_error: str | None = None
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, runtime: Callable[[], Runtime] | None = None) -> FastAPI:
+    """``runtime``: builds the Runtime the app serves (tests give one with fake parts); default: from settings."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -60,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings)
         install_masking()
         settings.ensure_dirs()
-        state = AppState(settings)
+        state = AppState(settings, runtime() if runtime else None)
         app.state.jishibang = state
         try:
             state.embedder.warm_up()

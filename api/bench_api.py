@@ -88,6 +88,11 @@ class Server:
         procs = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
         return round(sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20, 1)
 
+    def worker_rss_mb(self) -> list[float]:
+        """RSS of each child process of the supervisor (the API workers; uvicorn's small helper processes too)."""
+        children = psutil.Process(self.proc.pid).children(recursive=True)
+        return sorted((round(p.memory_info().rss / 2**20, 1) for p in children if p.is_running()), reverse=True)
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -139,6 +144,32 @@ async def _run(url: str, token: str, path: str, field: str, texts: list[str], co
     }
 
 
+def encoder_alone(texts: list[str], workers: int, n: int = 200) -> dict[str, Any]:
+    """The served encoder alone (same model, variant and threads per worker as the server), one text at a time,
+    no cache: the floor a suggestion cannot go below."""
+    from api.settings import get_settings
+    from triage.embedder import Embedder
+    from triage.normalize import normalize
+    from triage.pii import mask
+
+    settings = get_settings()
+    options = dict(settings.embedder_options)
+    options["threads"] = max(1, (os.cpu_count() or 1) // max(1, workers))
+    embedder = Embedder(settings.embedding_model_path, **options)
+    embedder.cache_size = 0
+    embedder.warm_up()
+    prepared = [normalize(mask(t).text) for t in texts[:n]]
+    for t in prepared[:5]:
+        embedder.encode_queries([t])
+    lat = []
+    for t in prepared:
+        t0 = time.perf_counter()
+        embedder.encode_queries([t])
+        lat.append((time.perf_counter() - t0) * 1000)
+    return {"texts": len(prepared), "threads": options["threads"], "p50_ms": round(float(np.percentile(lat, 50)), 1),
+            "p95_ms": round(float(np.percentile(lat, 95)), 1)}
+
+
 def bench_api(model_dir: Path, seed_index: Path | None, seconds: float = 30.0, concurrencies: tuple[int, ...] = (1, 8, 32),
               workers: int = 2, url: str | None = None, token: str | None = None) -> dict[str, Any]:
     notes, questions = load_texts()
@@ -167,6 +198,13 @@ def bench_api(model_dir: Path, seed_index: Path | None, seconds: float = 30.0, c
             report["runs"][path] = runs
         if server:
             report["server_rss_mb_end"] = server.rss_mb()
+            report["worker_rss_mb_end"] = server.worker_rss_mb()
+        # The encoder alone on the same call notes, in the same run: the suggestion's floor.
+        _stage("the encoder alone on the same call notes")
+        report["encoder_alone"] = encoder_alone(notes, workers)
+        c1 = next((r for r in report["runs"].get("/v1/suggest", []) if r["concurrency"] == 1), None)
+        if c1 and report["encoder_alone"]["p50_ms"]:
+            report["suggest_p50_over_encoder_p50"] = round(c1["p50_ms"] / report["encoder_alone"]["p50_ms"], 2)
     finally:
         if server:
             server.stop()

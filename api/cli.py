@@ -345,6 +345,22 @@ def bench_api_cmd(
                           tuple(concurrency or (1, 8, 32)), workers, url, token))
 
 
+@bench_app.command("profile", epilog="Example: jishibang bench profile --calls 80")
+def bench_profile_cmd(
+    calls: Annotated[int, typer.Option(help="Calls per path (suggest, faq, live).", min=10, max=2000)] = 80,
+) -> None:
+    """Where a request's time goes, in process, under a sampling profiler (pyinstrument): per path the p50 and the
+    share spent in the encoder, triage, search and the database; an HTML flame chart per path in the reports dir."""
+    from api.bench_api import load_texts
+    from models.bench_profile import profile
+
+    rt = _runtime()
+    rt.index.load_or_build(_bar())
+    rt.embedder.cache_size = 4096  # as served: search reuses the vector triage computed
+    notes, questions = load_texts()
+    _print_json(profile(rt.assistant, notes, questions, rt.settings.data_dir / "reports", calls))
+
+
 @bench_app.command("load", epilog="Example: jishibang bench load --minutes 10 --rate 20")
 def bench_load_cmd(
     minutes: Annotated[float, typer.Option(help="Length of the run.", min=0.05, max=24 * 60)] = 10.0,

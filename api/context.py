@@ -55,15 +55,20 @@ class Runtime:
         return self.served.get()
 
 
-def open_runtime(settings: Settings, migrate_db: bool = True) -> Runtime:
-    """Connect to the database (migrating it), and set up the embedder and index manager (lazy)."""
+def open_runtime(settings: Settings, migrate_db: bool = True, embedder: Embedder | None = None,
+                 dense_index: bool = True) -> Runtime:
+    """Connect to the database (migrating it), and set up the embedder and index manager (lazy).
+
+    ``embedder``: another embedder with the same interface (tests pass triage.fake_embedder.HashEmbedder);
+    ``dense_index=False``: a BM25-only index (no vectors)."""
     settings.ensure_dirs()
     if migrate_db:
         migrate(settings.sqlalchemy_url)
     factory = session_factory(make_engine(settings.sqlalchemy_url))
     store = EntryStore(factory, today=date.today)
-    embedder = Embedder(settings.embedding_model_path, **settings.embedder_options)  # type: ignore[arg-type]
-    index = IndexManager(store, settings.index_dir / "entries", embedder, embedder.identity,
+    embedder = embedder or Embedder(settings.embedding_model_path, **settings.embedder_options)  # type: ignore[arg-type]
+    index = IndexManager(store, settings.index_dir / "entries", embedder if dense_index else None,
+                         embedder.identity if dense_index else None,
                          ranking_path=settings.ranking_model_path, hnsw_above=settings.hnsw_above,
                          **index_sharing(settings, factory))  # several machines: api.jobs
     # The question log is written on every suggestion and answer: its commits do not wait for the disk (a

@@ -199,7 +199,8 @@ class SuggestResponse(BaseModel):
 class SearchRequest(Strict):
     query: Message
     k: int = Field(default=5, ge=1, le=20)
-    mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
+    mode: Literal["hybrid", "bm25", "dense"] | None = Field(default=None, description="Default: hybrid when the index "
+                                                                                  "has vectors, else bm25.")
 
 
 class SearchHit(BaseModel):

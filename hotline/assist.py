@@ -229,7 +229,7 @@ class Assistant:
         return self.index.search(from_triage(result), k=k or self.k, triage=TriageView.of(result), need=need,
                                  standing=self.standing() if self.standing else None)
 
-    def lookup(self, text: str, k: int = 5, mode: str = "hybrid") -> SearchResult:
+    def lookup(self, text: str, k: int = 5, mode: str | None = None) -> SearchResult:
         """A direct search (operators' /v1/search, the CLI): the same query path and triage's issue types."""
         result = self.triage(text)
         return self.index.search(from_triage(result), k=k, mode=mode, triage=TriageView.of(result))

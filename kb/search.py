@@ -332,7 +332,7 @@ class Searcher:
                 f["bm25_norm"], f["log_query_chars"], f["oov_share"], math.log(1 + len(query.tokens)),
                 f["degenerate"], same]
 
-    def search(self, query: PreparedQuery | str, k: int = 5, mode: str = "hybrid", triage: TriageView | None = None,
+    def search(self, query: PreparedQuery | str, k: int = 5, mode: str | None = None, triage: TriageView | None = None,
                kinds: Sequence[str] | None = None, jurisdictions: Sequence[str] | None = None,
                exclude_text: str | None = None, query_vector: np.ndarray | None = None,
                standing: Mapping[int, float] | None = None, need: str | None = None) -> SearchResult:
@@ -341,6 +341,7 @@ class Searcher:
         is prepared here by kb.query.prepare_query, the one query path."""
         if isinstance(query, str):
             query = prepare_query(query)
+        mode = mode or ("hybrid" if "hybrid" in self.modes else "bm25")  # a BM25-only index answers in bm25
         if not self.build.entries:
             return self._result([], mode, "none", float("nan"), "nothing is published yet", query=query)
         if mode not in self.modes:

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from api.app import create_app
 from api.settings import Settings
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.integration]
 
 ROLES = ("anonymous", "operator", "staff", "admin", "enterprise", "enterprise_b")
 PUBLIC = {"/v1/auth/login", "/v1/faq/ask", "/v1/faq/feedback", "/v1/faq/handoff", "/healthz", "/readyz",

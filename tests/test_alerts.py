@@ -128,6 +128,7 @@ def test_days_are_china_days_and_the_window_moves_with_as_of(factory) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.integration
 def test_staff_see_alerts_over_http(api_server) -> None:
     url = f"sqlite:///{api_server.data_dir / 'jishibang.db'}"
     store = CaseStore(session_factory(make_engine(url)))
@@ -158,6 +159,7 @@ def test_staff_see_alerts_over_http(api_server) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.integration
 def test_staff_page_shows_alerts_proposals_and_flagged_entries(api_server) -> None:
     """The staff page's three panels in a real browser (Debian's chromium), with markup in the data shown as text."""
     from tests.browser_support import chromium_browser, require_browser

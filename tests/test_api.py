@@ -19,7 +19,7 @@ from tests.pii_generators import card, id18
 ID_NUMBER = id18(random.Random(7))  # valid GB 11643 checksum
 CARD_NUMBER = card(random.Random(7))  # valid Luhn
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.integration]
 
 DEPOSIT = "我在美团跑外卖，租电动车交了800元押金，退车一个月了站长还不退，电话13812345678"
 # A note the seeded knowledge base answers with confidence (the employer kept a deposit).

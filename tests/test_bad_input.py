@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import ROLES, ApiServer, running_server
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.integration]
 
 # --- the corpus -----------------------------------------------------------------------------------
 

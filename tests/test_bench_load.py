@@ -11,7 +11,7 @@ import pytest
 from api.bench_load import FAQ, SUGGEST, endpoint_of
 from tests.conftest import REPO, run_cli
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.integration]
 
 
 def test_the_endpoint_mix_follows_the_share_evenly() -> None:

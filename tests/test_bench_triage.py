@@ -10,7 +10,7 @@ import pytest
 from models.bench_triage import _time_interleaved
 from tests.conftest import REPO, run_cli
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.integration]
 
 
 def test_interleaving_gives_every_pipeline_every_message_in_a_rotating_order() -> None:

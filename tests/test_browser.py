@@ -24,7 +24,7 @@ from tests.conftest import PASSWORD, ROLES, ApiServer
 sync_api = require_browser()  # skips this module when chromium or playwright is missing
 expect = sync_api.expect
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.browser]
 
 SHOTS = Path(__file__).resolve().parent / "output" / "screenshots"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2,

@@ -26,7 +26,7 @@ from tests.conftest import PASSWORD, ROLES, ApiServer
 sync_api = require_browser()  # skips this module when chromium or playwright is missing
 expect = sync_api.expect
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.browser]
 
 from tests.test_browser import SHOTS  # noqa: E402  (after the skip: it imports playwright too)
 

@@ -28,7 +28,7 @@ from tests.conftest import ApiServer, running_server
 sync_api = require_browser()  # skips this module when chromium or playwright is missing
 expect = sync_api.expect
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.browser]
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"

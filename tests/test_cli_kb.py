@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import copy_cached_vectors, run_cli
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")

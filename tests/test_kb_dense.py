@@ -15,7 +15,7 @@ from tests.conftest import SHARED, copy_cached_vectors
 from tests.test_kb_store import TODAY, make_store
 from triage.embedder import Embedder
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.training]
 
 
 @pytest.fixture(scope="module")

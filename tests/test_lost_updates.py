@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.integration]
 
 MAX_EDITORS = 8
 CONTENT = {"kind": "faq", "title": "并发编辑测试条目", "question": "并发编辑时谁的修改会保存",

@@ -27,6 +27,9 @@ def _needs_built_data() -> None:
         pytest.skip("no seeded knowledge base index in data/: run `make models`")
 
 
+pytestmark = pytest.mark.notebook
+
+
 @pytest.mark.parametrize(
     ("name", "pngs", "needs_models"),
     [

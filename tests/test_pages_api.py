@@ -13,7 +13,7 @@ import pytest
 from kb.slugs import slugify
 from tests.conftest import ApiServer
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.integration]
 
 MOBILE = "13812345678"
 

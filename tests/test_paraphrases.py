@@ -177,6 +177,7 @@ def test_near_duplicates_by_meaning_are_caught_with_the_embedding_model(kb: Entr
 
 
 @pytest.mark.model
+@pytest.mark.integration
 def test_staff_review_proposals_over_http(api_server) -> None:
     with api_server.client() as anon:
         asked = anon.post("/v1/faq/ask", json={"question": "骑手账号被封了三天，申诉一直没回复，怎么办"}).json()

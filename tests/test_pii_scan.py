@@ -21,7 +21,7 @@ from tests.conftest import ROLES, ApiServer, running_server
 from tests.pii_audit import ScanReport, personal_data, scan_paths
 from tests.pii_generators import card, id18
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.integration]
 
 rng = random.Random(20261129)
 ID_NUMBER = id18(rng)

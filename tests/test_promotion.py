@@ -286,6 +286,7 @@ def _served_version(lab: dict[str, Any]) -> str:
 
 
 @pytest.mark.model
+@pytest.mark.training
 def test_first_model_is_served_when_nothing_else_is(lab) -> None:
     base = lab["baseline"]
     assert base["verdict"] == "promoted" and base["served"] == base["version"]
@@ -293,6 +294,7 @@ def test_first_model_is_served_when_nothing_else_is(lab) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.training
 def test_real_corrections_train_a_candidate_that_is_promoted_and_served(lab) -> None:
     base, improved = lab["baseline"], lab["improved"]
     assert improved["current_version"] == base["version"]
@@ -311,6 +313,7 @@ def test_real_corrections_train_a_candidate_that_is_promoted_and_served(lab) -> 
 
 
 @pytest.mark.model
+@pytest.mark.training
 def test_poisoned_corrections_are_rejected_and_not_served(lab) -> None:
     improved, poisoned = lab["improved"], lab["poisoned"]
     assert poisoned["feedback"]["used"] == len(lab["good"])
@@ -329,6 +332,7 @@ def test_poisoned_corrections_are_rejected_and_not_served(lab) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.training
 def test_models_list_and_rollback_through_the_cli(lab) -> None:
     model_dir = lab["model_dir"]
     env = {"JISHIBANG_MODEL_DIR": str(model_dir)}
@@ -368,6 +372,7 @@ def test_models_list_and_rollback_through_the_cli(lab) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.training
 def test_a_running_service_follows_current_and_refuses_a_tampered_version(lab) -> None:
     from models.registry import ServedTriager, rollback
     from triage import classifier as artifact
@@ -400,6 +405,8 @@ def test_a_running_service_follows_current_and_refuses_a_tampered_version(lab) -
 
 
 @pytest.mark.model
+@pytest.mark.training
+@pytest.mark.integration
 def test_the_http_service_follows_a_rollback_without_a_restart(lab, tmp_path: Path) -> None:
     from tests.conftest import start_server, stop_server
 

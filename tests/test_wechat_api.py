@@ -26,7 +26,7 @@ from tests.conftest import start_server, stop_server
 from tests.pii_generators import id18
 from tests.wechat_standin import StandIn
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.integration]
 T = TypeVar("T")
 RNG = random.Random(7)
 TOKEN = "jishibang-test-token"

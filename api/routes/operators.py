@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 
 from api.context import Runtime
 from api.routes.deps import cpu_bound, runtime
+from api.errors import ApiError
 from api.present import search_out, suggest_out, triage_out
 from api.schemas import SearchRequest, SearchResponse, SuggestResponse, TextRequest, TriageOut
 from api.security import OPERATORS, allow
@@ -33,5 +34,9 @@ async def suggest(body: TextRequest, request: Request, _: Principal = Depends(al
 async def search(body: SearchRequest, request: Request, _: Principal = Depends(allow(*OPERATORS)),
                  rt: Runtime = Depends(runtime)) -> SearchResponse:
     """Operators, staff, admin: search the published knowledge base directly."""
+    searcher = rt.index.searcher
+    if body.mode and searcher is not None and body.mode not in searcher.modes:
+        raise ApiError(422, "mode_unavailable", f"mode {body.mode!r} is not available: this index supports "
+                       f"{', '.join(searcher.modes)}", f"当前索引不支持检索方式 {body.mode}，可用：{'、'.join(searcher.modes)}")
     found = await cpu_bound(request, lambda: rt.assistant.lookup(body.query, k=body.k, mode=body.mode))
     return search_out(found)
