@@ -111,6 +111,10 @@ def _drive(server: ApiServer) -> list[int]:
         call(anon, "POST", "/v1/faq/ask", 422, json={"question": PII * 30})
         call(anon, "POST", "/v1/faq/ask", 422, json={"question": PII, "phone": MOBILE})
         call(anon, "POST", "/v1/faq/feedback", 201, json={"answer_id": answer["answer_id"], "helpful": False})
+        # A hand-off: the call-back number is kept only sealed, the note is masked; a bad number is refused.
+        call(anon, "POST", "/v1/faq/handoff", 201, json={"answer_id": answer["answer_id"], "callback": MOBILE,
+                                                          "note": PII})
+        call(anon, "POST", "/v1/faq/handoff", 422, json={"answer_id": answer["answer_id"], "callback": f"{MOBILE}x"})
         call(anon, "POST", "/v1/faq/feedback", 404, json={"answer_id": 2**31 - 1, "helpful": True})
         call(anon, "POST", "/v1/faq/feedback", 400, content=f'{{"answer_id": 1, "note": "{ID_NUMBER}"'.encode(), headers=raw)
         call(anon, "POST", "/v1/faq/feedback", 422, json={"answer_id": ID_NUMBER, "helpful": True})
