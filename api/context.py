@@ -69,6 +69,7 @@ def open_runtime(settings: Settings, migrate_db: bool = True, embedder: Embedder
     embedder = embedder or Embedder(settings.embedding_model_path, **settings.embedder_options)  # type: ignore[arg-type]
     index = IndexManager(store, settings.index_dir / "entries", embedder if dense_index else None,
                          embedder.identity if dense_index else None,
+                         vector_seed=settings.vector_seed_path(embedder.identity) if dense_index else None,
                          ranking_path=settings.ranking_model_path, hnsw_above=settings.hnsw_above,
                          **index_sharing(settings, factory))  # several machines: api.jobs
     # The question log is written on every suggestion and answer: its commits do not wait for the disk (a

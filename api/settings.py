@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The converted local model lives here, under the model dir (see models/e5_convert.py).
+# The converted local model lives here, under the model dir (see models/e5/).
 LOCAL_E5_NAME = "multilingual-e5-small"
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -179,6 +179,11 @@ class Settings(BaseSettings):
     @property
     def ranking_model_path(self) -> Path:
         return self.model_dir / "search" / "ranking.json"
+
+    def vector_seed_path(self, identity: str) -> Path:
+        """The entry vectors `make models` keeps for one embedding identity, shared by every data dir."""
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in identity)
+        return self.model_dir / "cache" / f"entry-vectors-{safe}.npz"
 
     @property
     def triage_reports_dir(self) -> Path:

@@ -80,7 +80,8 @@ class IndexManager:
                  ranking_path: Path | None = None, hnsw_above: int = 50_000,
                  today: Callable[[], date] = date.today,
                  docs: Callable[[], list[idx.DocEntry]] | None = None,
-                 builds: BuildRegistry | None = None, enqueue: Callable[[], None] | None = None) -> None:
+                 builds: BuildRegistry | None = None, enqueue: Callable[[], None] | None = None,
+                 vector_seed: Path | None = None) -> None:
         self.store = store
         # Builds recorded in the database (several machines); None: on disk only (today's single machine).
         self.builds = builds
@@ -96,7 +97,8 @@ class IndexManager:
         self.ranking_problem: str | None = None  # why the ranking model is not used (None: it is, or none is set)
         self.hnsw_above = hnsw_above
         self.today = today
-        self.cache = idx.VectorCache(root / "vectors.npz")
+        self.cache = idx.VectorCache(root / "vectors.npz", seed=vector_seed)
+        self.vector_seed = vector_seed
         self._searcher: Searcher | None = None
         self._lock = threading.Lock()  # one rebuild at a time
         self._state = threading.Lock()  # guards _pending/_running

@@ -32,9 +32,12 @@ def triage_root(model_dir: Path) -> Path:
     return model_dir / "triage"
 
 
-def load_triager(model_dir: Path, embedder: Embedder, version: str | None = None) -> Triager:
-    """The current (or named) triage model with the embedder attached when its features need one."""
+def load_triager(model_dir: Path, embedder: Embedder, version: str | None = None, serve_only: bool = False) -> Triager:
+    """The current (or named) triage model with the embedder attached when its features need one.
+    ``serve_only``: keep only the compiled classifiers (the service; see TriageModel.serve_only)."""
     model = artifact.load(triage_root(model_dir), version, embedding_id=embedder.identity)
+    if serve_only:
+        model.serve_only()
     if model.needs_encoder:
         embedder.warm_up()
         model.attach_encoder(embedder.encode_queries)
@@ -74,11 +77,11 @@ class ServedTriager:
             self._checked = self._clock()
             wanted = artifact.current_version(triage_root(self.model_dir))
             if self._triager is None:
-                self._triager = load_triager(self.model_dir, self.embedder, wanted)  # first load: errors surface
+                self._triager = load_triager(self.model_dir, self.embedder, wanted, serve_only=True)  # errors surface
                 self._version = wanted
             elif wanted and wanted != self._version:
                 try:
-                    self._triager = load_triager(self.model_dir, self.embedder, wanted)
+                    self._triager = load_triager(self.model_dir, self.embedder, wanted, serve_only=True)
                     log.info("triage model %s -> %s (CURRENT changed)", self._version, wanted)
                     self._version = wanted
                 except ArtifactError as exc:

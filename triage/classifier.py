@@ -105,7 +105,16 @@ class TriageModel:
 
     @property
     def urgency_classes(self) -> list[str]:
+        if self.urgency_clf is None and self.urgency_fast is not None:
+            return list(self.urgency_fast.classes)
         return [str(c) for c in self.urgency_clf.classes_]
+
+    def serve_only(self) -> None:
+        """Drop the fitted sklearn classifiers once compiled: serving uses the compiled form (equal, tested), and
+        the 80 calibrated sub-models were ~100 MB per worker. Such a model is for serving, not for saving."""
+        if self.issue_fast is not None and self.urgency_fast is not None:
+            self.issue_clf = None
+            self.urgency_clf = None
 
     def urgency_level(self, probs: np.ndarray) -> str:
         """The classifier's level among low / normal / high (danger now is the detector's call alone)."""

@@ -28,8 +28,10 @@ class CompiledLinear:
     classes: list[str]
 
     def __post_init__(self) -> None:
-        # Stored transposed and contiguous: sparse @ dense then needs no per-call copy of the weights.
+        # Stored transposed and contiguous: sparse @ dense then needs no per-call copy of the weights. Only that
+        # copy is kept (W was a second 50 MB per worker).
         self.WT = np.ascontiguousarray(self.W.T)
+        self.W = self.WT.T
 
     def predict_proba(self, X: sparse.spmatrix | np.ndarray) -> np.ndarray:
         D = X @ self.WT + self.b
