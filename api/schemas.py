@@ -112,6 +112,8 @@ class DangerOut(BaseModel):
                                                                  "ask directly, 12356 first); now (110/120 first).")
     kind: str | None = None
     probability: float = Field(description="The danger-now detector's probability.")
+    check: bool = Field(default=False, description="level none, but close to the line: ask the caller one safety "
+                                                   "question (a worker is shown where to find support).")
     reasons: list[DangerReasonOut] = Field(default_factory=list, description="Cue words, and the context that "
                                                                              "made them not count (hyperbole, past, news).")
 

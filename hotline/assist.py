@@ -39,6 +39,8 @@ CONTACTS_FOR = {"passive": (PSYCH,), "self_harm": (PSYCH, POLICE, AMBULANCE), "v
 ASK_DIRECTLY = ("消极自杀意念：请先关心对方，直接问“你是不是有结束生命的想法？有没有具体的打算？”；"
                 "有计划、工具或已经在危险地点的，立即拨打 110/120；没有的，转心理援助热线 12356，约定回访，并记录。")
 SELF_HARM_GUIDE = "有自伤或自杀风险：保持通话，直接询问是否已经伤害自己、人在哪里；有危险立即拨打 110/120，并转 12356。"
+SAFETY_CHECK = ("可能有轻生或危险的信号（未到紧急）：请顺着对方的话问一句“你现在安全吗？有没有想过伤害自己？”；"
+                "有这种想法或正处在危险中的，按紧急情况处理（点“这是紧急情况”）。")
 
 
 def contacts_for(danger: Danger) -> tuple[EmergencyContact, ...]:
@@ -50,6 +52,8 @@ def operator_guidance(danger: Danger) -> str | None:
         return ASK_DIRECTLY
     if danger.response == "self_harm":
         return SELF_HARM_GUIDE
+    if danger.check:
+        return SAFETY_CHECK
     return None
 
 
@@ -150,12 +154,12 @@ SUPPORT = "辛苦了，也要照顾好自己：累了先歇一歇，附近的工
 
 
 def support_note(result: TriageResult) -> str | None:
-    """Venting (死 as an intensifier, strain without danger) gets rest and support information, never an
-    emergency panel."""
+    """Venting (死 as an intensifier, strain without danger) and the detector's safety-check band get rest and
+    support information (12356 among it), never an emergency panel."""
     if result.danger.level != "none":
         return None
     venting = any(r.code == "intensifier" for r in result.danger.reasons) or "mental_crisis" in result.labels
-    return SUPPORT if venting else None
+    return SUPPORT if venting or result.danger.check else None
 
 
 class Assistant:

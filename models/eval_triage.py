@@ -72,6 +72,7 @@ def evaluate(triager: Triager, examples: list[Example], png: Path | None = None,
     emerg = [i for i, y in enumerate(y_u) if y == "emergency"]
     missed = [examples[i].id for i in emerg if p_u[i] != "emergency"]
     false_em = sum(1 for y, p in zip(y_u, p_u) if p == "emergency" and y != "emergency")
+    checks = sum(1 for y, p, r in zip(y_u, p_u, results) if p != "emergency" and y != "emergency" and r.danger.check)
     with_ref = [(r, e) for r, e in zip(results, examples) if e.referrals]
     ref_top1 = np.mean([bool(r.referrals) and r.referrals[0].target in e.referrals for r, e in with_ref]) if with_ref else 0.0
     ref_first = np.mean([bool(r.referrals) and r.referrals[0].target == e.referrals[0] for r, e in with_ref]) if with_ref else 0.0
@@ -90,6 +91,7 @@ def evaluate(triager: Triager, examples: list[Example], png: Path | None = None,
         "emergency_support": len(emerg),
         "emergency_missed": missed,
         "false_emergencies": false_em,
+        "safety_checks": checks,  # non-emergencies in the safety-check band (asked one question, no panel)
         "referral_top1_accuracy": round(float(ref_top1), 4),
         "referral_top1_is_first_gold": round(float(ref_first), 4),
         "per_type": per_type,
@@ -143,6 +145,7 @@ def danger_report(triager: Triager, examples: list[Any], batch: int = 64, keep_e
         row = per_kind.setdefault(key, {"n": 0, "flagged": 0, "emergency": int(e.emergency)})
         row["n"] += 1
         row["flagged"] += int(flagged)
+        row["checked"] = row.get("checked", 0) + int(not flagged and r.danger.check)
         if flagged and not e.emergency:
             false_alarms.append({"kind": key, "text": r.text_masked, "p": r.danger.probability})
         if e.emergency and not flagged:
@@ -152,10 +155,15 @@ def danger_report(triager: Triager, examples: list[Any], batch: int = 64, keep_e
     pos = [e.emergency for e in examples]
     n_pos, n_neg = sum(pos), len(pos) - sum(pos)
     flagged_pos = sum(1 for e, r in zip(examples, results) if e.emergency and r.urgency.level == "emergency")
+    # The safety-check band (triage.danger): not an emergency, but the operator is asked to check on safety.
+    reached_pos = sum(1 for e, r in zip(examples, results) if e.emergency and (r.urgency.level == "emergency" or r.danger.check))
+    checked_neg = sum(1 for e, r in zip(examples, results) if not e.emergency and r.urgency.level != "emergency" and r.danger.check)
     return {
         "emergencies": n_pos, "negatives": n_neg,
         "recall": round(flagged_pos / n_pos, 4) if n_pos else None,
         "false_alarm_rate": round(len(false_alarms) / n_neg, 4) if n_neg else None,
+        "recall_with_check": round(reached_pos / n_pos, 4) if n_pos else None,
+        "check_rate": round(checked_neg / n_neg, 4) if n_neg else None,
         "per_kind": {k: {**v, "rate": round(v["flagged"] / v["n"], 4)} for k, v in sorted(per_kind.items())},
         "missed": missed, "false_alarms": false_alarms[:keep_examples], "false_alarm_count": len(false_alarms),
     }

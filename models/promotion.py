@@ -10,8 +10,8 @@ candidates at random. The verdict now rests on paired statistics over those mess
 2. macro-F1: rejected only when the candidate is *significantly* worse: the one-sided upper confidence
    bound of (candidate - current) from a paired bootstrap over test messages (fixed seed) is below 0,
    and the drop is larger than ``min_macro_drop``;
-3. the danger-now detector's recall on the crisis validation split is not lower than the current model's
-   (operators' "这是紧急情况 / 不是紧急情况" verdicts join its training split);
+3. the danger-now detector's recall on the held-out crisis split is not lower than the current model's
+   (operators' "这是紧急情况 / 不是紧急情况" verdicts join its training data);
 4. per issue type: rejected only when the candidate gets significantly more messages wrong for that type
    (McNemar's exact test on the discordant messages, one-sided, Holm-corrected over the types at
    ``alpha``) *and* its F1 drops by more than ``max_f1_drop`` (the minimum effect worth refusing).
@@ -141,10 +141,10 @@ def judge(candidate: dict[str, Any], current: dict[str, Any] | None, policy: Gat
     checks.append({"rule": "emergency_recall", "passed": em is None or em >= policy.min_emergency_recall - _EPS,
                    "detail": f"emergency recall {em} (needs >= {policy.min_emergency_recall})" if em is not None
                    else "no emergencies in the test split"})
-    cv_new, cv_old = candidate.get("crisis_val_recall"), (current or {}).get("crisis_val_recall")
+    cv_new, cv_old = candidate.get("crisis_test_recall"), (current or {}).get("crisis_test_recall")
     if cv_new is not None and cv_old is not None:
         checks.append({"rule": "crisis_recall", "passed": cv_new >= cv_old - _EPS,
-                       "detail": f"danger-now recall on the crisis validation split {cv_new} (current {cv_old})"})
+                       "detail": f"danger-now recall on the held-out crisis split {cv_new} (current {cv_old})"})
     per_type: dict[str, dict[str, Any]] = {}
     if current is None:
         checks.append({"rule": "current_model", "passed": True, "detail": "no current model to compare with"})
@@ -217,7 +217,7 @@ def retrain_with_feedback(
     selection = select_for_training(corrections, examples)
     crisis = load_crisis()
     extra_danger = select_danger_for_training(list(danger_corrections), examples, crisis)
-    crisis_val = crisis_by_split(crisis)["val"]
+    crisis_test = crisis_by_split(crisis)["test"]  # held out: the detector fits on train + validation
     current_version = artifact.current_version(root)
     current_manifest = artifact.read_manifest(root, current_version)
     if variants is None:
@@ -246,7 +246,7 @@ def retrain_with_feedback(
     candidate_results = eval_triage.run(candidate_triager, test)
     candidate_report = eval_triage.evaluate(candidate_triager, test, results=candidate_results)
     candidate = summary(candidate_report)
-    candidate["crisis_val_recall"] = eval_triage.danger_report(candidate_triager, crisis_val)["recall"]
+    candidate["crisis_test_recall"] = eval_triage.danger_report(candidate_triager, crisis_test)["recall"]
 
     current: dict[str, Any] | None = None
     current_problem = None
@@ -259,7 +259,7 @@ def retrain_with_feedback(
             current_triager = Triager(model)
             current_results = eval_triage.run(current_triager, test)
             current = summary(eval_triage.evaluate(current_triager, test, results=current_results))
-            current["crisis_val_recall"] = eval_triage.danger_report(current_triager, crisis_val)["recall"]
+            current["crisis_test_recall"] = eval_triage.danger_report(current_triager, crisis_test)["recall"]
             paired = Paired.from_label_sets(best.model.labels, [e.issue_types for e in test],
                                             [r.labels for r in current_results], [r.labels for r in candidate_results])
             tests = paired_tests(paired, policy)

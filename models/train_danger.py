@@ -1,10 +1,10 @@
 """Fit the danger-now detector (triage/danger.py) on a triage model's features.
 
-Trained on the crisis corpus (models/crisis_data.py) and the team corpus (an emergency when its urgency is),
-training splits only. The regularisation is chosen, and the threshold set, on the validation splits: the
-threshold is the highest that still flags every validation emergency (recall 1.0 first), and among the
-candidates the one with the fewest false alarms wins. A second logistic regression names the kind among the
-crisis corpus's emergencies.
+Trained on the crisis corpus (models/crisis_data.py) and the team corpus (an emergency when its urgency is), the
+training and validation splits (the test splits stay held out). The regularisation and the thresholds come from
+out-of-fold probabilities: the safety-check threshold is the highest that still reaches every emergency, the
+emergency threshold the highest that flags NOW_RECALL of them, and the C with the fewest false emergencies wins. A second logistic regression names the kind
+among the crisis corpus's emergencies.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from triage.danger import KINDS, context_matrix, cue_groups
 from triage.normalize import normalize
 from triage.pii import mask
 
-DANGER_CS = (4.0, 16.0, 32.0)
+DANGER_CS = (4.0, 16.0)
+NOW_RECALL = 0.98  # the emergency flag's share of training emergencies (out of fold); the rest reach "check"
 CONTEXT_WEIGHT = 1.0
 
 
@@ -32,6 +33,8 @@ class DangerFit:
     kind_clf: Any
     threshold: float  # messages without a cue word
     threshold_cue: float  # messages where a cue word fired
+    check_threshold: float  # the safety-check band starts here (every training emergency reaches it)
+    check_threshold_cue: float
     context_weight: float
     report: dict[str, Any]
 
@@ -49,39 +52,66 @@ EVERYDAY = ["好的", "好", "收到", "嗯", "嗯嗯", "哦", "再见", "拜拜
             "嗯嗯好的", "ok谢谢", "👍", "🙏", "😊", "唔该", "得", "好嘅", "係", "冇问题", "拜拜啦"]
 
 
+def _thresholds(p: np.ndarray, y: np.ndarray, cue: np.ndarray, recall: float) -> tuple[float, float, float]:
+    """(plain, with cue, false alarm rate): per group (a cue word fired or not), the highest threshold that
+    still flags ``recall`` of its emergencies (every one at 1.0)."""
+    def at(group: np.ndarray, default: float) -> float:
+        scores = p[y & group]
+        if not len(scores):
+            return default
+        return float(scores.min()) if recall >= 1.0 else float(np.quantile(scores, 1.0 - recall, method="lower"))
+
+    plain = at(~cue, 0.5)
+    with_cue = at(cue, plain)
+    flagged = p >= np.where(cue, with_cue, plain)
+    return plain, with_cue, float(flagged[~y].mean()) if (~y).any() else 0.0
+
+
 def fit_danger(features: Any, train: Sequence[CrisisExample], val: Sequence[CrisisExample],
-               Cs: Sequence[float] = DANGER_CS, weight: float = CONTEXT_WEIGHT) -> DangerFit:
-    train = [*train, *(CrisisExample(f"everyday-{i}", t, False, "other", "everyday") for i, t in enumerate(EVERYDAY))]
-    Ftr, Ctr = _inputs(features, train)
-    Fva, Cva = _inputs(features, val)
-    Xtr, Xva = danger_matrix(Ftr, Ctr, weight), danger_matrix(Fva, Cva, weight)
-    ytr = np.array([e.emergency for e in train])
-    yva = np.array([e.emergency for e in val])
-    # Two thresholds, each the highest that keeps recall 1.0 on validation: one for messages where a cue word
-    # fired (outside intensifiers), one for the rest. A cue is evidence; without one the model must be surer.
-    cue_va = Cva[:, : len(cue_groups())].any(axis=1)
+               Cs: Sequence[float] = DANGER_CS, weight: float = CONTEXT_WEIGHT, folds: int = 5,
+               now_recall: float = NOW_RECALL) -> DangerFit:
+    """Thresholds from out-of-fold probabilities over the training and validation splits together (5 folds):
+    ~900 emergencies, not ~150, so the hardest message of one small split does not set them by chance
+    (measured: thresholds from validation alone gave 0.958 recall on the held-out crisis test split).
+    Two operating points per group (messages where a cue word fired outside intensifiers, and the rest):
+    the *check* threshold flags every emergency; the *danger* threshold ``now_recall`` of them. Measured out of
+    fold: recall 1.0 alone flagged ~19% of the team corpus's non-emergencies, 0.98 flags ~7% and the ~2% it
+    misses still reach the check band. The C with the fewest false emergencies wins; the served detector is
+    then fitted on both splits."""
+    from sklearn.model_selection import StratifiedKFold
+
+    rows = [*train, *val, *(CrisisExample(f"everyday-{i}", t, False, "other", "everyday")
+                            for i, t in enumerate(EVERYDAY))]
+    F, Cx = _inputs(features, rows)
+    X = danger_matrix(F, Cx, weight)
+    y = np.array([e.emergency for e in rows])
+    cue = Cx[:, : len(cue_groups())].any(axis=1)
     tried = []
-    best: tuple[float, float, Any, float, float] | None = None  # (false alarm rate, C, model, plain, cue)
+    best: tuple[float, float, tuple[float, float], tuple[float, float], float] | None = None
     for C in Cs:
-        clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(Xtr, ytr)
-        p = clf.predict_proba(Xva)[:, 1]
-        plain = float(p[yva & ~cue_va].min()) if (yva & ~cue_va).any() else 0.5
-        with_cue = float(p[yva & cue_va].min()) if (yva & cue_va).any() else plain
-        flagged = p >= np.where(cue_va, with_cue, plain)
-        false_alarms = float(flagged[~yva].mean()) if (~yva).any() else 0.0
+        p = np.zeros(len(y))
+        for tr, te in StratifiedKFold(folds, shuffle=True, random_state=7).split(np.zeros(len(y)), y):
+            p[te] = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+        plain, with_cue, false_alarms = _thresholds(p, y, cue, now_recall)
+        check_plain, check_cue, check_rate = _thresholds(p, y, cue, 1.0)
         tried.append({"C": C, "threshold": round(plain, 4), "threshold_cue": round(with_cue, 4),
-                      "val_false_alarm_rate": round(false_alarms, 4)})
+                      "oof_false_alarm_rate": round(false_alarms, 4), "check_threshold": round(check_plain, 4),
+                      "check_threshold_cue": round(check_cue, 4), "oof_check_rate": round(check_rate, 4)})
         if best is None or false_alarms < best[0] - 1e-12:
-            best = (false_alarms, C, clf, plain, with_cue)
+            best = (false_alarms, C, (plain, with_cue), (check_plain, check_cue), check_rate)
     assert best is not None
-    false_alarms, C, clf, threshold, threshold_cue = best
-    with_kind = [i for i, e in enumerate(train) if e.emergency and e.kind in KINDS]
-    kind_clf = LogisticRegression(C=C, max_iter=5000).fit(Xtr[with_kind], [train[i].kind for i in with_kind])
+    false_alarms, C, (threshold, threshold_cue), (check, check_cue), check_rate = best
+    clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(X, y)
+    with_kind = [i for i, e in enumerate(rows) if e.emergency and e.kind in KINDS]
+    kind_clf = LogisticRegression(C=C, max_iter=5000).fit(X[with_kind], [rows[i].kind for i in with_kind])
     missing = sorted(set(KINDS) - set(kind_clf.classes_))
     if missing:
         raise ValueError(f"the crisis training split lacks emergency kinds {missing}")
-    report = {"chosen_C": C, "threshold": round(threshold, 4), "threshold_cue": round(threshold_cue, 4),
-              "val_emergencies": int(yva.sum()),
-              "val_negatives": int((~yva).sum()), "val_false_alarm_rate": round(false_alarms, 4), "tried": tried,
-              "train_rows": len(train)}
-    return DangerFit(clf, kind_clf, threshold, threshold_cue, weight, report)
+    report = {"chosen_C": C, "now_recall": now_recall, "threshold": round(threshold, 4),
+              "threshold_cue": round(threshold_cue, 4), "check_threshold": round(check, 4),
+              "check_threshold_cue": round(check_cue, 4),
+              "emergencies": int(y.sum()), "negatives": int((~y).sum()),
+              # out of fold, over train + validation: non-emergencies flagged as emergencies / as "check" or more
+              "val_false_alarm_rate": round(false_alarms, 4), "oof_check_rate": round(check_rate, 4),
+              "tried": tried, "rows": len(rows)}
+    return DangerFit(clf, kind_clf, threshold, threshold_cue, check, check_cue, weight, report)

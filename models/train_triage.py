@@ -253,6 +253,7 @@ def train(
     best: Candidate | None = None
     per_variant: dict[str, Candidate] = {}
     configs = [(v, C) for v in variants for C in Cs if v == "tfidf" or encoder is not None]
+    dangers: dict[str, Any] = {}
     # One BLAS thread: the same data gives the same model on any machine, however busy (a threaded BLAS
     # sums in an order that depends on the thread count, and threshold tuning amplifies the last digits).
     with threadpool_limits(limits=1):
@@ -269,16 +270,20 @@ def train(
             thresholds = tune_thresholds(Pva, Yva, labels)
             abstain = tune_abstain(Pva, Yva, labels, thresholds)
             macro = float(f1_score(Yva, predict_labels(Pva, labels, thresholds, abstain), average="macro", zero_division=0))
-            danger = fit_danger(features, danger_train, danger_splits["val"])
+            if variant not in dangers:  # the same features for every C of a variant: fit the detector once
+                dangers[variant] = fit_danger(features, danger_train, danger_splits["val"])
+            danger = dangers[variant]
             # Urgency's own "emergency" class is not used: danger now is the detector's call alone.
             model = TriageModel(features, issue, urgency, labels, thresholds, abstain, 1.01, variant,
                                 danger_clf=danger.danger_clf, kind_clf=danger.kind_clf,
                                 danger_threshold=danger.threshold, danger_threshold_cue=danger.threshold_cue,
+                                check_threshold=danger.check_threshold, check_threshold_cue=danger.check_threshold_cue,
                                 context_weight=danger.context_weight)
             model.urgency_bias = tune_urgency_bias(model, val_ex)
             row = {"variant": variant, "C": C, "val_macro_f1": round(macro, 4), "abstain_threshold": abstain,
-                   "danger": {k: danger.report[k] for k in ("chosen_C", "threshold", "threshold_cue",
-                                                            "val_false_alarm_rate")},
+                   "danger": {k: danger.report[k] for k in ("chosen_C", "threshold", "threshold_cue", "check_threshold",
+                                                            "check_threshold_cue", "val_false_alarm_rate",
+                                                            "oof_check_rate")},
                    "urgency_bias": model.urgency_bias,
                    "fit_seconds": round(time.perf_counter() - t0, 1)}
             comparison.append(row)
@@ -318,6 +323,8 @@ def save_model(best: Candidate, examples: list[Example], root: Path, metrics: di
         "abstain_threshold": best.model.abstain_threshold,
         "danger_threshold": best.model.danger_threshold,
         "danger_threshold_cue": best.model.danger_threshold_cue,
+        "check_threshold": best.model.check_threshold,
+        "check_threshold_cue": best.model.check_threshold_cue,
         "crisis_hash": crisis_hash(load_crisis()),
         "comparison": comparison,
         "metrics": metrics,

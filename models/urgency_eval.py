@@ -54,6 +54,10 @@ def triage_figures(triager: Triager, rows: list[dict[str, Any]]) -> dict[str, An
         "urgency_confusion_true_to_predicted": confusion,
         "emergency_recall": round(sum(pred[i] == "emergency" for i in em) / len(em), 4) if em else None,
         "false_emergencies": sum(1 for t, p in zip(truth, pred) if p == "emergency" and t != "emergency"),
+        "safety_checks": sum(1 for t, p, x in zip(truth, pred, results) if p != "emergency" and t != "emergency"
+                             and x.danger.check),
+        "emergency_recall_with_check": round(sum(pred[i] == "emergency" or results[i].danger.check for i in em) / len(em), 4)
+        if em else None,
         "first_referral_acceptable": round(ok / len(with_ref), 4) if with_ref else None,
         "first_referral_misses": [{"id": r["id"], "given": x.referrals[0].target if x.referrals else None,
                                    "acceptable": r["referrals"]} for r, x in with_ref

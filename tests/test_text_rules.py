@@ -2,6 +2,7 @@
 
 import re
 from datetime import date, datetime
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -155,6 +156,21 @@ def test_the_detectors_verdict_makes_an_emergency_with_its_reasons() -> None:
     passive = danger.decide(0.9, np.eye(len(danger.KINDS))[0], 0.5, [])
     assert passive.level == "passive" and passive.response == "passive"
     assert danger.decide(0.1, None, 0.5, []).level == "none"
+
+
+def test_the_safety_check_band_asks_one_question_and_raises_nothing() -> None:
+    from hotline.assist import SAFETY_CHECK, SUPPORT, operator_guidance, support_note
+
+    text = "最近睡不着，总觉得活着没什么意思"
+    d = danger.decide(0.3, np.eye(len(danger.KINDS))[0], 0.5, [], normalize(text), check_threshold=0.2)
+    assert d.level == "none" and d.check and d.response is None
+    assert assess(normalize(text), ents(text), "normal", danger=d).level != "emergency"
+    assert operator_guidance(d) == SAFETY_CHECK
+    assert support_note(SimpleNamespace(danger=d, labels=[])) == SUPPORT  # a worker sees where support is
+    assert not danger.decide(0.1, None, 0.5, [], check_threshold=0.2).check  # below the band
+    assert not danger.decide(0.9, None, 0.5, [], check_threshold=0.2).check  # above it: an emergency instead
+    assert not danger.decide(0.3, None, 0.5, []).check  # a model trained before the band never checks
+    assert not danger.decide(0.3, None, 0.5, [], "好的", check_threshold=0.2).check  # a pleasantry never does
 
 
 def test_close_deadline_raises_urgency_with_reason() -> None:

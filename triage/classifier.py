@@ -59,6 +59,9 @@ class TriageModel:
     kind_clf: Any = None
     danger_threshold: float = 0.5  # for messages with no cue word (outside intensifiers)
     danger_threshold_cue: float = 0.5  # for messages where a cue word of triage/data/danger.yaml fired
+    # The safety-check band below them (triage.danger.decide); 1.01 (never) for models trained before it.
+    check_threshold: float = 1.01
+    check_threshold_cue: float = 1.01
     context_weight: float = 1.0
     # Added to log P(level) before the argmax over low / normal / high, tuned on validation for the accuracy of
     # the whole urgency decision (the classifier's raw argmax over-escalated: normal -> high, low -> normal).

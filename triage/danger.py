@@ -5,10 +5,15 @@ features (the same TF-IDF and e5 features triage computes once) plus context fea
 ``triage/data/danger.yaml``: cue words by kind, and the context that changes what they mean (死 as an
 intensifier or in an idiom, negation, an event that is over, news or hearsay about others, quoted speech, a
 threat to a job rather than to a body, "right now"). It is trained on the crisis corpus written for it
-(triage/data/crisis/, 660 emergencies and 1,280 hard negatives) and the team corpus; its threshold is chosen on
-validation for recall 1.0 first, then the fewest false alarms. A second model names the kind of danger, and
-the kind decides the response: passive suicidal ideation gets its own level ("passive": ask directly about
-suicide, 12356 first, never 110), every other kind is "now" (110/120 first).
+(triage/data/crisis/, 660 emergencies and 1,280 hard negatives) and the team corpus. Two operating points,
+both from out-of-fold probabilities (models/train_danger.py): above the *danger* threshold the message is an
+emergency; between the *check* threshold (set so that every training emergency reaches it) and the danger
+threshold it is not an emergency, but the operator is prompted to ask one safety question ("check") and a
+worker is shown where to find support. One threshold cannot do both: a threshold low enough to catch the
+quietest passive suicidal thought flags about one everyday message in five as an emergency.
+A second model names the kind of danger, and the kind decides the response: passive suicidal ideation gets
+its own level ("passive": ask directly about suicide, 12356 first, never 110), every other kind is "now"
+(110/120 first).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class Danger:
     kind: str | None  # one of KINDS when level is not none
     probability: float  # P(danger now), from the detector
     reasons: tuple[DangerReason, ...] = ()
+    check: bool = False  # level none, but close enough that the operator should ask one safety question
 
     @property
     def response(self) -> str | None:
@@ -127,15 +133,17 @@ def context_width() -> int:
 
 
 def decide(probability: float, kind_probs: np.ndarray | None, threshold: float, reasons: list[DangerReason],
-           normalised: str | None = None) -> Danger:
+           normalised: str | None = None, check_threshold: float | None = None) -> Danger:
     """The detector's verdict for one message (``kind_probs`` over KINDS). A greeting, a pleasantry or emoji
-    alone is never danger: the model has too little to read there, and a false alarm on "好的" helps nobody."""
+    alone is never danger: the model has too little to read there, and a false alarm on "好的" helps nobody.
+    ``check_threshold`` (below ``threshold``): from there up, a message that is not an emergency is a "check"."""
     if normalised is not None and (is_greeting(normalised) or not has_words(normalised)):
         probability = 0.0
     if probability < threshold:
         # No danger: keep only the context that explains why a cue word did not count (shown to the operator).
         cues = set(cue_groups())
-        return Danger("none", None, round(probability, 4), tuple(r for r in reasons if r.code not in cues))
+        check = check_threshold is not None and probability >= check_threshold
+        return Danger("none", None, round(probability, 4), tuple(r for r in reasons if r.code not in cues), check)
     kind = KINDS[int(np.argmax(kind_probs))] if kind_probs is not None else "self_harm_active"
     level = "passive" if RESPONSE[kind] == "passive" else "now"
     return Danger(level, kind, round(probability, 4), tuple(reasons))

@@ -97,7 +97,8 @@ class Triager:
         probs, urg = pred.issue[i], pred.urgency[i]
         cue_fired = any(r.code in _cue_groups() for r in pred.reasons[i])
         danger = decide_danger(float(pred.danger[i]), pred.kinds[i] if pred.kinds is not None else None,
-                               model.danger_threshold_cue if cue_fired else model.danger_threshold, pred.reasons[i], norm)
+                               model.danger_threshold_cue if cue_fired else model.danger_threshold, pred.reasons[i], norm,
+                               model.check_threshold_cue if cue_fired else model.check_threshold)
         scores = sorted(
             (IssueScore(t, self._names[t], round(float(p), 4)) for t, p in zip(model.labels, probs)),
             key=lambda s: -s.score,

@@ -268,7 +268,8 @@
     const t = current.triage || {};
     const level = (t.urgency || {}).level;
     const contacts = current.emergency_contacts || [];
-    const flagged = level === "emergency" || contacts.length > 0 || (t.danger && t.danger.level && t.danger.level !== "none");
+    // "check": not an emergency, but the operator is asked to put one safety question (guidance says how).
+    const flagged = level === "emergency" || contacts.length > 0 || (t.danger && ((t.danger.level && t.danger.level !== "none") || t.danger.check));
     show($("danger-verdict"), !!flagged && !!note.value.trim());
     if (!flagged) { show($("guidance"), false); return; }
     const text = note.value;

@@ -1,0 +1,29 @@
+"""The danger detector's two operating points (models/train_danger.py), on made-up scores."""
+
+import numpy as np
+
+from models.train_danger import _thresholds
+
+
+def test_check_point_reaches_every_emergency_and_the_danger_point_its_share() -> None:
+    rng = np.random.default_rng(0)
+    p = np.concatenate([rng.uniform(0.2, 1.0, 200), rng.uniform(0.0, 0.6, 800)])
+    y = np.array([True] * 200 + [False] * 800)
+    cue = np.zeros(1000, dtype=bool)
+    cue[::3] = True
+    plain, with_cue, fa_all = _thresholds(p, y, cue, 1.0)
+    assert plain == p[y & ~cue].min() and with_cue == p[y & cue].min()
+    flagged = p >= np.where(cue, with_cue, plain)
+    assert flagged[y].all() and fa_all == flagged[~y].mean()
+    plain98, cue98, fa98 = _thresholds(p, y, cue, 0.98)
+    flagged98 = p >= np.where(cue, cue98, plain98)
+    assert flagged98[y].mean() >= 0.98 and plain98 >= plain and cue98 >= with_cue
+    assert fa98 <= fa_all  # a stricter flag never raises more false alarms
+
+
+def test_a_group_without_emergencies_falls_back() -> None:
+    p = np.array([0.9, 0.1, 0.8])
+    y = np.array([True, False, False])
+    cue = np.array([False, False, True])
+    plain, with_cue, _ = _thresholds(p, y, cue, 1.0)
+    assert plain == 0.9 and with_cue == plain  # no emergency with a cue: the plain threshold serves both
