@@ -160,6 +160,7 @@ def test_staff_see_alerts_over_http(api_server) -> None:
 
 @pytest.mark.model
 @pytest.mark.integration
+@pytest.mark.browser
 def test_staff_page_shows_alerts_proposals_and_flagged_entries(api_server) -> None:
     """The staff page's three panels in a real browser (Debian's chromium), with markup in the data shown as text."""
     from tests.browser_support import chromium_browser, require_browser

@@ -239,6 +239,7 @@ def test_retraining_job_runs_the_promotion_gate(monkeypatch: pytest.MonkeyPatch,
     assert seen["policy"].max_f1_drop == 0.05 and seen["corrections"] == [] and seen["danger"] == []
 
 
+@pytest.mark.integration
 def test_worker_runs_queued_jobs_on_postgresql(pg_url: str, tmp_path: Path, local_model_dir: Path) -> None:
     """`jishibang worker` on a real PostgreSQL: it builds and records the (empty) index it finds due, runs a
     queued job, and stops cleanly on SIGTERM."""
