@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.types import Scope
 
 from kb.schema import EntryContent
+from kb.workflow import TRANSITIONS
 from triage.pii import PLACEHOLDERS
 from triage.referrals import targets as referral_targets
 from triage.taxonomy import issue_type_names
@@ -87,7 +88,21 @@ def taxonomy() -> dict[str, Any]:
         "roles": {"operator": "接线员", "staff": "工作人员", "admin": "管理员", "enterprise": "平台企业",
                   "worker": "工人", "wechat": "微信公众号", "hotline": "热线"},
         "entry_limits": entry_limits(),
+        "workflow": workflow(),
     }
+
+
+def workflow() -> dict[str, Any]:
+    """The review actions the editor offers on each status and those that need a comment, from kb/workflow.py's
+    transitions (their one definition). Flagging as outdated is not a transition (the status stays): it is offered
+    on published entries, with the reason the route requires."""
+    allowed: dict[str, list[str]] = {}
+    for t in TRANSITIONS.values():
+        for status in t.sources:
+            allowed.setdefault(status, []).append(t.action)
+    allowed.setdefault("published", []).append("flag")
+    needs_comment = [t.action for t in TRANSITIONS.values() if t.needs_comment] + ["flag"]
+    return {"allowed": allowed, "needs_comment": needs_comment}
 
 
 def entry_limits() -> dict[str, dict[str, int]]:
