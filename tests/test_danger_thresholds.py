@@ -19,6 +19,13 @@ def test_check_point_reaches_every_emergency_and_the_danger_point_its_share() ->
     flagged98 = p >= np.where(cue, cue98, plain98)
     assert flagged98[y].mean() >= 0.98 and plain98 >= plain and cue98 >= with_cue
     assert fa98 <= fa_all  # a stricter flag never raises more false alarms
+    for k in range(int(y[~cue].sum()) + 1):  # no other split of the misses between the groups does better
+        tp = np.sort(p[y & ~cue])[::-1][k - 1] if k else 1.01
+        rest = int(np.ceil(0.98 * 200)) - k
+        pos_cue = np.sort(p[y & cue])[::-1]
+        if 0 <= rest <= len(pos_cue):
+            tc = pos_cue[rest - 1] if rest else 1.01
+            assert (p >= np.where(cue, tc, tp))[~y].mean() >= fa98 - 1e-12
 
 
 def test_a_group_without_emergencies_falls_back() -> None:
@@ -27,3 +34,4 @@ def test_a_group_without_emergencies_falls_back() -> None:
     cue = np.array([False, False, True])
     plain, with_cue, _ = _thresholds(p, y, cue, 1.0)
     assert plain == 0.9 and with_cue == plain  # no emergency with a cue: the plain threshold serves both
+    assert min(_thresholds(p, np.zeros(3, dtype=bool), cue, 1.0)[:2]) > 1.0  # no emergencies: never flags
