@@ -1,4 +1,4 @@
-"""The one place where domain results become response bodies (api/schemas.py)."""
+"""The one place where domain results become response bodies (api/schemas/)."""
 
 from __future__ import annotations
 
