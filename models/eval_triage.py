@@ -71,6 +71,7 @@ def evaluate(triager: Triager, examples: list[Example], png: Path | None = None,
     p_u = [r.urgency.level for r in results]
     emerg = [i for i, y in enumerate(y_u) if y == "emergency"]
     missed = [examples[i].id for i in emerg if p_u[i] != "emergency"]
+    unreached = [examples[i].id for i in emerg if p_u[i] != "emergency" and not results[i].danger.check]
     false_em = sum(1 for y, p in zip(y_u, p_u) if p == "emergency" and y != "emergency")
     checks = sum(1 for y, p, r in zip(y_u, p_u, results) if p != "emergency" and y != "emergency" and r.danger.check)
     with_ref = [(r, e) for r, e in zip(results, examples) if e.referrals]
@@ -90,6 +91,8 @@ def evaluate(triager: Triager, examples: list[Example], png: Path | None = None,
         "emergency_recall": round(1 - len(missed) / len(emerg), 4) if emerg else None,
         "emergency_support": len(emerg),
         "emergency_missed": missed,
+        # flagged, or at least in the danger detector's safety-check band (the operator asks one question)
+        "emergency_reached": round(1 - len(unreached) / len(emerg), 4) if emerg else None,
         "false_emergencies": false_em,
         "safety_checks": checks,  # non-emergencies in the safety-check band (asked one question, no panel)
         "referral_top1_accuracy": round(float(ref_top1), 4),

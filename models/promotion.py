@@ -6,7 +6,9 @@ nearly the same data moves a small issue type's F1 by more than any fixed margin
 of a type with 30 test messages), so a fixed "no type drops by more than 0.03" rule rejected good
 candidates at random. The verdict now rests on paired statistics over those messages:
 
-1. emergency recall at least ``min_emergency_recall`` (1.0: missing an emergency is the worst error);
+1. every emergency of the test split reaches at least the danger detector's safety check
+   (``min_emergency_recall``, 1.0: missing an emergency is the worst error; the emergency flag itself is set
+   for 98% of training emergencies, see models/train_danger.py, and judged by rule 3);
 2. macro-F1: rejected only when the candidate is *significantly* worse: the one-sided upper confidence
    bound of (candidate - current) from a paired bootstrap over test messages (fixed seed) is below 0,
    and the drop is larger than ``min_macro_drop``;
@@ -63,7 +65,8 @@ _EPS = 1e-9  # scores are rounded to 3-4 decimals: equal means equal
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """What the gate and the model list keep of an evaluation report."""
     return {"macro_f1": report["macro_f1"], "top1_accuracy": report["top1_accuracy"],
-            "emergency_recall": report["emergency_recall"], "calibration_error": report["calibration_error"],
+            "emergency_recall": report["emergency_recall"], "emergency_reached": report.get("emergency_reached"),
+            "calibration_error": report["calibration_error"],
             "per_type_f1": {t: v["f1"] for t, v in report["per_type"].items()}}
 
 
@@ -137,9 +140,11 @@ def judge(candidate: dict[str, Any], current: dict[str, Any] | None, policy: Gat
     tests side by side.
     """
     checks: list[dict[str, Any]] = []
-    em = candidate.get("emergency_recall")
+    em = candidate.get("emergency_reached")
+    em = candidate.get("emergency_recall") if em is None else em  # a summary from before the safety check
     checks.append({"rule": "emergency_recall", "passed": em is None or em >= policy.min_emergency_recall - _EPS,
-                   "detail": f"emergency recall {em} (needs >= {policy.min_emergency_recall})" if em is not None
+                   "detail": f"emergencies flagged or checked {em} (needs >= {policy.min_emergency_recall}; "
+                             f"flagged {candidate.get('emergency_recall')})" if em is not None
                    else "no emergencies in the test split"})
     cv_new, cv_old = candidate.get("crisis_test_recall"), (current or {}).get("crisis_test_recall")
     if cv_new is not None and cv_old is not None:

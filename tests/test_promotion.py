@@ -13,8 +13,8 @@ messages then come back as operator corrections recorded in a real SQLite databa
 Training is deterministic, so the verdicts are too; measured on this corpus (test macro-F1): baseline
 0.819, with real corrections 0.855 (promoted; largest per-type drop 0.017), poisoned 0.774 (rejected).
 The scenario is built to be clearly better or clearly worse on purpose: retraining this model on nearly
-the same data moves a small type's test F1 by up to ~0.08 (measured), more than the 0.03 margin, so a
-merely "slightly better" candidate is often kept aside (see README, "Learning from corrections").
+the same data moves a small type's test F1 by up to ~0.08 (measured), which is why the gate judges by
+paired tests on the same test messages rather than by a fixed margin (docs/learning.md).
 """
 
 from __future__ import annotations
@@ -109,7 +109,14 @@ def test_gate_rejects_a_significantly_lower_macro_f1() -> None:
 def test_gate_rejects_a_missed_emergency_even_when_better_otherwise() -> None:
     verdict = verdict_for({"injury": (0, 5)}, emergency=0.96)
     assert verdict["verdict"] == "rejected"
-    assert verdict["reasons"] == ["emergency recall 0.96 (needs >= 1.0)"]
+    assert verdict["reasons"] == ["emergencies flagged or checked 0.96 (needs >= 1.0; flagged 0.96)"]
+
+
+def test_gate_counts_an_emergency_in_the_safety_check_band_as_reached() -> None:
+    # The emergency flag is set for 98% of training emergencies; the rest must reach the safety check.
+    candidate = {**summary(0.9, {"injury": 0.9}, emergency=0.96), "emergency_reached": 1.0}
+    assert judge(candidate, None)["verdict"] == "promoted"
+    assert judge({**candidate, "emergency_reached": 0.96}, None)["verdict"] == "rejected"
 
 
 def test_gate_with_nothing_served_promotes_unless_an_emergency_is_missed() -> None:

@@ -48,3 +48,12 @@ def test_only_settings_module_reads_the_environment() -> None:
             if "os.environ" in text or "os.getenv" in text:
                 offenders.append(str(path.relative_to(repo)))
     assert offenders == []
+
+
+def test_every_setting_is_documented() -> None:
+    """docs/configuration.md names every JISHIBANG_ variable the settings object reads."""
+    from api.settings import Settings
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing = [f"JISHIBANG_{name.upper()}" for name in Settings.model_fields if f"JISHIBANG_{name.upper()}" not in doc]
+    assert not missing, f"add to docs/configuration.md: {missing}"
