@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from triage.segment import Segmenter, resource_hash
+from triage.files import point_current, save_vectors, writer_id
 
 EncodeFn = Callable[[Sequence[str]], np.ndarray]
 CURRENT = "CURRENT"
@@ -96,10 +96,7 @@ class VectorCache:
                 return
             keys = np.array(list(self._vecs))
             vectors = np.vstack(list(self._vecs.values()))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{_writer_id()}.tmp.npz")
-        np.savez(tmp, keys=keys, vectors=vectors)
-        tmp.replace(path)
+        save_vectors(path, keys, vectors)
 
     @staticmethod
     def key(kind: str, text: str) -> str:
@@ -130,10 +127,7 @@ class VectorCache:
             keys = np.array(list(self._vecs))
             vectors = np.vstack(list(self._vecs.values()))
             self._dirty = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.stem}.{_writer_id()}.tmp.npz")
-        np.savez(tmp, keys=keys, vectors=vectors)
-        tmp.replace(self.path)
+        save_vectors(self.path, keys, vectors)
 
 
 def make_rows(entries: list[DocEntry]) -> Rows:
@@ -243,7 +237,7 @@ def save(build_: IndexBuild, root: Path, name: str | None = None) -> Path:
     name = name or f"build-{time.strftime('%Y%m%dT%H%M%S')}-{hashlib.sha1(json.dumps(build_.manifest['entry_versions'], sort_keys=True).encode()).hexdigest()[:8]}"
     # Temp names are private to this writer: API workers sharing the data dir can save the same build at
     # the same moment (both rebuild at start), and a shared temp dir let one delete the other's files.
-    tmp = root / f".{name}.{_writer_id()}.tmp"
+    tmp = root / f".{name}.{writer_id()}.tmp"
     tmp.mkdir()
     (tmp / "entries.json").write_text(json.dumps([asdict(e) for e in build_.entries], ensure_ascii=False), encoding="utf-8")
     if build_.bm25 is not None:
@@ -269,18 +263,12 @@ def save(build_: IndexBuild, root: Path, name: str | None = None) -> Path:
 
 def set_current(root: Path, name: str) -> None:
     """Point CURRENT at the build directory ``name`` (an atomic rename)."""
-    pointer = root / f".{CURRENT}.{_writer_id()}.tmp"
-    pointer.write_text(name + "\n", encoding="utf-8")
-    pointer.replace(root / CURRENT)
+    point_current(root, name)
 
 
 def build_files(path: Path) -> list[tuple[str, Path]]:
     """A saved build's files as (path relative to the build directory, file), in a stable order."""
     return sorted((f.relative_to(path).as_posix(), f) for f in path.rglob("*") if f.is_file())
-
-
-def _writer_id() -> str:
-    return f"{os.getpid()}-{threading.get_ident()}"
 
 
 def _prune(root: Path, keep: set[str], spare: int = 2) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from kb.errors import RankingModelError
+from triage.files import write_text_atomic
 
 TIERS = ("confident", "likely", "none")
 
@@ -129,9 +130,7 @@ class RankingModel:
                 "modes": {m: {"rerank": mm.rerank.to_dict(), "decide": mm.decide.to_dict(),
                               "confident": mm.confident, "likely": mm.likely, "floor": mm.floor}
                           for m, mm in self.modes.items()}}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
-        tmp.replace(path)
+        write_text_atomic(path, json.dumps(body, ensure_ascii=False, indent=1))
 
     @classmethod
     def load(cls, path: Path) -> RankingModel | None:

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.e5.build import _dump_json, _replace_dir, _sha256
+from models.e5.build import _dump_json, _replace_dir
+from triage.files import sha256_file
 from triage.onnx_encoder import (INT8_MIXED_NAME, INT8_NAME, MANIFEST_NAME, ONNX_NAME, TOKENIZER_NAME, VARIANTS,
                                  OnnxEncoder, OnnxEncoderError, _session, load_tokenizer)
 
@@ -75,7 +76,7 @@ def _library_versions() -> dict[str, str]:
 def _source_hash(model_dir: Path) -> str:
     """The identity of the source model: its build manifest (which hashes every file), else its weights."""
     manifest = model_dir / "manifest.json"
-    return _sha256(manifest if manifest.is_file() else model_dir / "model.safetensors")
+    return sha256_file(manifest if manifest.is_file() else model_dir / "model.safetensors")
 
 
 def _encoder_settings(model_dir: Path) -> dict[str, Any]:
@@ -332,7 +333,7 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: bool, *, force: bool =
         timings["quantize_total_s"] = round(time.perf_counter() - t0, 1)
         manifest["timings"] = timings
         manifest["files"] = {
-            p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size}
+            p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
             for p in sorted(tmp.iterdir())
             if p.is_file() and p.name != MANIFEST_NAME
         }

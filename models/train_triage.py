@@ -38,6 +38,7 @@ from models.triage_data import Example, by_split, data_hash
 from triage import classifier as artifact
 from triage.classifier import TriageModel, decide_labels
 from triage.features import VARIANTS, attach_encoder, build_features
+from triage.files import save_vectors
 from triage.pii import mask
 from triage.segment import resource_hash
 from triage.taxonomy import issue_types
@@ -81,10 +82,7 @@ class CachedEncoder:
     def save(self) -> None:
         if self.cache_file and self._cache:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            keys = np.array(list(self._cache))
-            tmp = self.cache_file.with_suffix(".tmp.npz")
-            np.savez(tmp, keys=keys, vectors=np.vstack(list(self._cache.values())))
-            tmp.replace(self.cache_file)
+            save_vectors(self.cache_file, np.array(list(self._cache)), np.vstack(list(self._cache.values())))
 
 
 @dataclass(frozen=True, slots=True)

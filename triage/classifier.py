@@ -7,7 +7,6 @@ artifact whose manifest does not match the file, the label set or the libraries 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from triage.danger import KINDS, DangerReason, neutralise
 from triage.danger import context as danger_context
 from triage.errors import ArtifactError
 from triage.features import Encoder, attach_encoder, uses_embeddings
+from triage.files import point_current, sha256_file
 from triage.linear import CompiledLinear, compile_multiclass, compile_ovr
 from triage.taxonomy import issue_types, urgency_levels
 
@@ -173,14 +173,6 @@ def decide_labels(probs: np.ndarray, labels: list[str], thresholds: dict[str, fl
     return [label for label in chosen if label != "out_of_scope"]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def library_versions() -> dict[str, str]:
     import jieba
     import scipy
@@ -207,7 +199,7 @@ def save(model: TriageModel, root: Path, version: str, manifest: dict[str, Any],
         "urgency_levels": urgency_levels(),
         "variant": model.variant,
         "libraries": library_versions(),
-        "model_sha256": _sha256(tmp / "model.joblib"),
+        "model_sha256": sha256_file(tmp / "model.joblib"),
         **manifest,
     }
     (tmp / "manifest.json").write_text(json.dumps(full, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -221,9 +213,7 @@ def save(model: TriageModel, root: Path, version: str, manifest: dict[str, Any],
 def set_current(root: Path, version: str) -> None:
     if not (root / version / "manifest.json").exists():
         raise ArtifactError(f"no triage model version {version!r} under {root}")
-    tmp = root / f".{CURRENT_FILE}.tmp"
-    tmp.write_text(version + "\n", encoding="utf-8")
-    tmp.replace(root / CURRENT_FILE)
+    point_current(root, version)
 
 
 def current_version(root: Path) -> str | None:
@@ -269,7 +259,7 @@ def load(root: Path, version: str | None = None, embedding_id: str | None = None
         problems.append(f"trained with scikit-learn {manifest.get('libraries', {}).get('scikit-learn')}, running {sklearn.__version__}")
     if embedding_id and manifest.get("embedding_id") and manifest["embedding_id"] != embedding_id:
         problems.append("trained with a different embedding model")
-    if not problems and _sha256(d / "model.joblib") != manifest.get("model_sha256"):
+    if not problems and sha256_file(d / "model.joblib") != manifest.get("model_sha256"):
         problems.append("model file does not match its manifest (corrupt or replaced)")
     if problems:
         raise ArtifactError(f"refusing triage model {version}: " + "; ".join(problems))

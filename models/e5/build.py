@@ -6,7 +6,6 @@ check that lets ``jishibang models build`` skip finished work.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -20,6 +19,7 @@ import numpy as np
 
 from models.e5.format import E5File, read_e5_file
 from models.e5.tokenizer import build_tokenizer
+from triage.files import sha256_file
 
 # Bump whenever the output of the conversion changes (forces a rebuild of existing dirs).
 CONVERTER_VERSION = "1"
@@ -146,14 +146,6 @@ def _tokenizer_config(e5: E5File) -> dict[str, Any]:
 
 def _dump_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _library_versions() -> dict[str, str]:
@@ -296,7 +288,7 @@ def _manifest(target: Path, source: Path, source_sha: str) -> dict[str, Any]:
     files = {}
     for p in sorted(target.rglob("*")):
         if p.is_file() and p.name != MANIFEST_NAME:
-            files[p.relative_to(target).as_posix()] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
+            files[p.relative_to(target).as_posix()] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
     return {
         "converter_version": CONVERTER_VERSION,
         "source": {
@@ -324,7 +316,7 @@ def manifest_matches(out_dir: Path, source: Path | None = None, *, source_sha: s
     if not isinstance(manifest, dict) or manifest.get("converter_version") != CONVERTER_VERSION:
         return False
     if source_sha is None:
-        source_sha = _sha256(Path(source) if source is not None else default_source())
+        source_sha = sha256_file(Path(source) if source is not None else default_source())
     if manifest.get("source", {}).get("sha256") != source_sha:
         return False
     files = manifest.get("files") or {}
@@ -351,7 +343,7 @@ def build_e5_model(
     """
     out_dir = Path(out_dir).absolute()
     source = Path(source) if source is not None else default_source()
-    source_sha = _sha256(source)
+    source_sha = sha256_file(source)
     if not force and manifest_matches(out_dir, source, source_sha=source_sha):
         return out_dir
 
