@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.errors import AuthError, InvalidRequest, NotFound
 from hotline.tables import ApiKey, SignIn, User
-from kb.db import transaction
+from kb.db import aware_utc, transaction
 from kb.schema import PERSONAL_KINDS
 from triage.pii import detect, mask
 
@@ -47,9 +47,6 @@ def _personal(text: str | None) -> bool:
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
-
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
 def check_role(role: str, platform: str | None) -> str | None:
@@ -87,7 +84,7 @@ class Accounts:
     def users(self) -> list[dict[str, object]]:
         with self.factory() as s:
             return [{"name": u.name, "role": u.role, "platform": u.platform, "active": u.active,
-                     "created_at": _aware(u.created_at)} for u in s.scalars(select(User).order_by(User.id))]
+                     "created_at": aware_utc(u.created_at)} for u in s.scalars(select(User).order_by(User.id))]
 
     def has_users(self) -> bool:
         with self.factory() as s:
@@ -142,7 +139,7 @@ class Accounts:
     def keys(self) -> list[dict[str, object]]:
         with self.factory() as s:
             return [{"id": k.id, "prefix": k.prefix, "role": k.role, "platform": k.platform, "label": k.label,
-                     "created_by": k.created_by, "created_at": _aware(k.created_at), "revoked": k.revoked}
+                     "created_by": k.created_by, "created_at": aware_utc(k.created_at), "revoked": k.revoked}
                     for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
 
     def revoke_key(self, key_id: int) -> None:
@@ -164,7 +161,7 @@ class Accounts:
             row = s.scalar(select(SignIn).where(SignIn.token_hash == digest))
             if row is None or row.revoked:
                 raise AuthError("unknown or revoked token")
-            if _aware(row.expires_at) <= datetime.now(timezone.utc):
+            if aware_utc(row.expires_at) <= datetime.now(timezone.utc):
                 raise AuthError("token expired: sign in again")
             user = s.get(User, row.user_id)
             if user is None or not user.active:

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.tables import Case
+from kb.db import aware_utc
 
 CHINA = timezone(timedelta(hours=8))
 DIMENSIONS = ("platform", "district", "station")
@@ -77,7 +78,7 @@ class Alert:
 
 
 def _local_day(ts: datetime) -> date:
-    return _aware(ts).astimezone(CHINA).date()
+    return aware_utc(ts).astimezone(CHINA).date()
 
 
 def today() -> date:
@@ -133,7 +134,7 @@ def detect(factory: sessionmaker[Session], as_of: date | None = None, rule: Rule
         with factory() as s:
             found = {c.id: c for c in s.scalars(select(Case).where(Case.id.in_(wanted)))}
         for a, d in zip(alerts, out):
-            shown = sorted((found[cid] for cid in a.case_ids if cid in found), key=lambda c: (_aware(c.created_at), c.id),
+            shown = sorted((found[cid] for cid in a.case_ids if cid in found), key=lambda c: (aware_utc(c.created_at), c.id),
                            reverse=True)  # newest first
             d["cases"] = [_case_brief(c) for c in shown[:case_examples]]
     return {"as_of": as_of.isoformat(), "window": [window_start.isoformat(), as_of.isoformat()],
@@ -141,13 +142,10 @@ def detect(factory: sessionmaker[Session], as_of: date | None = None, rule: Rule
             "rule": rule.describe(), "pairs_checked": len(days), "alerts": out}
 
 
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-
 
 def _case_brief(c: Case) -> dict[str, Any]:
     """A case as an alert shows it: its text was masked when it was stored."""
-    created = _aware(c.created_at)
+    created = aware_utc(c.created_at)
     text = c.text_masked
     return {"id": c.id, "created_at": created.isoformat(), "text_masked": text if len(text) <= 200 else text[:200] + "…",
             "issue_types": list(c.issue_types), "platform": c.platform, "district": c.district,

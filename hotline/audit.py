@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.tables import AuditEvent
-from kb.db import transaction
+from kb.db import aware_utc, transaction
 from triage.pii import mask
 
 
@@ -46,6 +46,6 @@ def _masked(value: Any) -> Any:
 
 
 def _row(e: AuditEvent) -> dict[str, Any]:
-    at: datetime = e.at if e.at.tzinfo else e.at.replace(tzinfo=timezone.utc)  # SQLite drops the zone (UTC)
+    at: datetime = aware_utc(e.at)
     return {"id": e.id, "at": at, "actor": e.actor, "role": e.role, "action": e.action, "target": e.target,
             "version": e.version, "detail": e.detail}

@@ -19,7 +19,7 @@ from hotline.followups import china_today, schedule
 from hotline.sealing import Sealer, normalise_phone
 from hotline.tables import (Case, CaseNote, CaseReferral, Consultation, Dispatch, DispatchEvent, FollowUp, FollowUpPlan,
                             Question)
-from kb.db import transaction
+from kb.db import aware_utc, transaction
 from triage.pii import mask
 
 CHANNELS = ("phone", "wechat", "web")
@@ -52,16 +52,13 @@ def _masked(text: str | None) -> str:
 def _utc(ts: datetime | None) -> str | None:
     if ts is None:
         return None
-    return (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).isoformat()
+    return aware_utc(ts).isoformat()
 
 
 def reference_of(case_id: int) -> str:
     """The reference a worker is shown for a hand-off (quoted when they call or write again)."""
     return f"W{case_id:06d}"
 
-
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
 def case_dict(c: Case) -> dict[str, Any]:
@@ -76,11 +73,11 @@ def dispatch_dict(d: Dispatch, events: list[DispatchEvent] | None = None, now: d
     """A dispatch with its replies and reopenings (oldest first) and its reply clock: ``awaiting_reply`` until the
     sub-line answers after it was sent (or reopened), ``overdue`` once that wait passes ``due_at``."""
     events = events or []
-    last_open = max([_aware(e.at) for e in events if e.kind == "reopen"], default=_aware(d.created_at))
-    awaiting = d.status not in CLOSED_DISPATCH and not any(e.kind == "reply" and _aware(e.at) >= last_open for e in events)
+    last_open = max([aware_utc(e.at) for e in events if e.kind == "reopen"], default=aware_utc(d.created_at))
+    awaiting = d.status not in CLOSED_DISPATCH and not any(e.kind == "reply" and aware_utc(e.at) >= last_open for e in events)
     if not events and d.replied_at is not None:  # a reply recorded before events were kept
         awaiting = False
-    due = _aware(d.due_at) if d.due_at else None
+    due = aware_utc(d.due_at) if d.due_at else None
     now = now or datetime.now(timezone.utc)
     return {"id": d.id, "case_id": d.case_id, "platform": d.platform, "note": d.note, "status": d.status,
             "created_by": d.created_by, "created_at": _utc(d.created_at), "reply": d.reply,

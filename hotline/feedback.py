@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.errors import InvalidRequest, NotFound
 from hotline.tables import Feedback, Question
-from kb.db import transaction
+from kb.db import aware_utc, transaction
 from triage.pii import mask
 
 # "emergency" / "not_emergency": the operator's verdict on the danger-now flag ("这是紧急情况" / "不是紧急情况"); they
@@ -70,7 +70,7 @@ class FeedbackLog:
 
     def for_case(self, case_id: int) -> list[dict[str, Any]]:
         with self.factory() as s:
-            return [{"id": f.id, "at": _aware(f.at), "event": f.event, "entry_id": f.entry_id, "actor": f.actor,
+            return [{"id": f.id, "at": aware_utc(f.at), "event": f.event, "entry_id": f.entry_id, "actor": f.actor,
                      "corrected_issue_types": f.corrected_issue_types}
                     for f in s.scalars(select(Feedback).where(Feedback.case_id == case_id).order_by(Feedback.id))]
 
@@ -146,9 +146,6 @@ class QuestionLog:
             unhelpful = int(s.scalar(select(func.count(Question.id)).where(Question.helpful.is_(False))) or 0)
         return {"asked": total, "answered": answered, "helpful": helpful, "unhelpful": unhelpful}
 
-
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)  # SQLite drops the zone; it was written in UTC
 
 
 def utcnow() -> datetime:

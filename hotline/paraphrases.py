@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.errors import InvalidRequest, NotFound
 from hotline.tables import Feedback, LearningCursor, ParaphraseProposal, Question
-from kb.db import transaction
+from kb.db import aware_utc, transaction
 from kb.errors import NotFoundError, WorkflowError
 from kb.schema import EntryContent
 from kb.store import EntryStore, EntryView
@@ -81,7 +81,7 @@ def proposal_dict(p: ParaphraseProposal) -> dict[str, Any]:
 def _utc(ts: datetime | None) -> str | None:
     if ts is None:
         return None
-    return (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).isoformat()
+    return aware_utc(ts).isoformat()
 
 
 class ParaphraseProposals:

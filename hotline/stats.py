@@ -14,16 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotline.cases import CaseStore
 from hotline.followups import CHINA, china_today
 from hotline.tables import Case, Feedback, FollowUp, Question
+from kb.db import aware_utc
 
 DIMENSIONS = ("issue_type", "urgency", "channel", "district")
 
 
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-
 
 def _bucket(ts: datetime, interval: str) -> str:
-    d = _aware(ts).date()
+    d = aware_utc(ts).date()
     if interval == "week":
         d = d - timedelta(days=d.weekday())
     elif interval == "month":
@@ -139,12 +137,12 @@ def worker_weeks(factory: sessionmaker[Session], weeks: int, today: date) -> lis
                                    .where(Question.source == "worker", Question.at >= since)))
         handoffs = list(s.scalars(select(Case.created_at).where(Case.question_id.is_not(None), Case.created_at >= since)))
     for at, answered in questions:
-        week = rows.get(_monday(_aware(at).astimezone(CHINA).date()))
+        week = rows.get(_monday(aware_utc(at).astimezone(CHINA).date()))
         if week is not None:
             week["asked"] += 1
             week["answered"] += int(bool(answered))
     for at in handoffs:
-        week = rows.get(_monday(_aware(at).astimezone(CHINA).date()))
+        week = rows.get(_monday(aware_utc(at).astimezone(CHINA).date()))
         if week is not None:
             week["handoffs"] += 1
     return [{"week": w.isoformat(), **v, "answer_rate": round(v["answered"] / v["asked"], 3) if v["asked"] else None}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -77,3 +78,8 @@ def migrate(url: str) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(cfg, "head")
+
+
+def aware_utc(ts: datetime) -> datetime:
+    """A stored timestamp with its zone: SQLite hands timestamps back naive, and every one was written in UTC."""
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)

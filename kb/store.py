@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text, func, select, update
@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kb import workflow
-from kb.db import transaction
+from kb.db import aware_utc, transaction
 from kb.errors import ConflictError, DuplicateError, NotFoundError, PersonalDataError, WorkflowError
 from kb.schema import EntryContent, personal_data_in
 from kb.tables import Entry, EntryRevision, Statute, utcnow
@@ -79,10 +79,6 @@ class ChangeEvent:
     status: str
 
 
-def _aware(ts: datetime) -> datetime:
-    # SQLite hands timestamps back without their zone; they were written in UTC.
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-
 
 def _view(row: Entry) -> EntryView:
     return EntryView(
@@ -90,13 +86,13 @@ def _view(row: Entry) -> EntryView:
         published_version=row.published_version, title=row.title, issue_types=list(row.issue_types),
         jurisdiction=row.jurisdiction, review_by=row.review_by, flagged_outdated=row.flagged_outdated,
         flag_reason=row.flag_reason, content=EntryContent.model_validate(row.content), author=row.author,
-        created_at=_aware(row.created_at), updated_at=_aware(row.updated_at),
+        created_at=aware_utc(row.created_at), updated_at=aware_utc(row.updated_at),
     )
 
 
 def _rev_view(row: EntryRevision) -> RevisionView:
     return RevisionView(row.entry_id, row.version, row.action, row.status, EntryContent.model_validate(row.content),
-                        row.author, row.comment, _aware(row.created_at))
+                        row.author, row.comment, aware_utc(row.created_at))
 
 
 def _check_personal(content: EntryContent) -> None:

@@ -17,7 +17,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotline.wechat.crypto import OutboxSeal
 from hotline.wechat.errors import ApiFailure, NotConfigured, SealError
 from hotline.wechat.tables import WeChatOutbound, WeChatSendAttempt, WeChatToken
-from kb.db import transaction
+from kb.db import aware_utc, transaction
 from kb.tables import utcnow
 from triage.pii import mask
 
@@ -50,7 +50,7 @@ def aware(ts: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every stored time is UTC."""
     if ts is None:
         return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return aware_utc(ts)
 
 
 class TokenStore:
