@@ -258,17 +258,10 @@ def _reindex_needed(rt: Any) -> bool:
 def retrain_with_gate(settings: Settings) -> dict[str, Any]:
     """`jishibang train triage --with-feedback`, as a job: the corrections join the training split and the
     candidate is served only if models.promotion's gate passes it."""
-    from kb.db import make_engine, session_factory
-    from models.feedback_data import load_corrections, load_danger_corrections
+    from models.feedback_data import load_feedback
     from models.promotion import GatePolicy, retrain_with_feedback
 
-    engine = make_engine(settings.sqlalchemy_url)
-    try:
-        factory = session_factory(engine)
-        corrections = load_corrections(factory)
-        danger = load_danger_corrections(factory)
-    finally:
-        engine.dispose()
+    corrections, danger = load_feedback(settings.sqlalchemy_url)
     report = retrain_with_feedback(settings.model_dir, settings.embedding_model_path, settings.shared_dir,
                                    settings.triage_reports_dir, corrections,
                                    GatePolicy(max_f1_drop=settings.promotion_max_f1_drop),

@@ -108,3 +108,16 @@ def select_danger_for_training(corrections: list[CrisisExample], corpus: list[Ex
     known = {e.text.strip() for e in corpus} | {mask(e.text).text.strip() for e in corpus} | \
             {c.text.strip() for c in crisis} | {mask(c.text).text.strip() for c in crisis}
     return [c for c in corrections if c.text not in known]
+
+
+def load_feedback(database_url: str) -> tuple[list[Correction], list[CrisisExample]]:
+    """Operators' issue-type corrections and danger verdicts, read from the database at ``database_url``
+    (what `jishibang train triage --with-feedback` and the retraining job train on)."""
+    from kb.db import make_engine, session_factory
+
+    engine = make_engine(database_url)
+    try:
+        factory = session_factory(engine)
+        return load_corrections(factory), load_danger_corrections(factory)
+    finally:
+        engine.dispose()

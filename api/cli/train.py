@@ -120,8 +120,8 @@ def train_triage_cmd(
 
 def _retrain_with_feedback(max_f1_drop: float | None, variants: list[str] | None, Cs: list[float] | None,
                            use_embeddings: bool) -> dict[str, Any]:
-    from kb.db import make_engine, migrate, session_factory
-    from models.feedback_data import load_corrections, load_danger_corrections
+    from kb.db import migrate
+    from models.feedback_data import load_feedback
     from models.promotion import GatePolicy, retrain_with_feedback
     from triage.features import VARIANTS
 
@@ -130,13 +130,7 @@ def _retrain_with_feedback(max_f1_drop: float | None, variants: list[str] | None
     if bad:
         raise CliError(f"--variant must be one of {', '.join(VARIANTS)}, not {', '.join(bad)}")
     migrate(settings.sqlalchemy_url)
-    engine = make_engine(settings.sqlalchemy_url)
-    try:
-        factory = session_factory(engine)
-        corrections = load_corrections(factory)
-        danger = load_danger_corrections(factory)
-    finally:
-        engine.dispose()
+    corrections, danger = load_feedback(settings.sqlalchemy_url)
     policy = GatePolicy(max_f1_drop=settings.promotion_max_f1_drop if max_f1_drop is None else max_f1_drop)
     return retrain_with_feedback(settings.model_dir, settings.embedding_model_path, settings.shared_dir,
                                  settings.triage_reports_dir, corrections, policy, variants=variants or None,
