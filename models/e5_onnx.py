@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.e5.build import _dump_json, _replace_dir
+from models.e5.build import _dump_json, staged_dir
 from triage.files import sha256_file
 from triage.onnx_encoder import (INT8_MIXED_NAME, INT8_NAME, MANIFEST_NAME, ONNX_NAME, TOKENIZER_NAME, VARIANTS,
                                  OnnxEncoder, OnnxEncoderError, _session, load_tokenizer)
@@ -304,9 +303,7 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: bool, *, force: bool =
     if not (model_dir / "config.json").is_file() or not (model_dir / TOKENIZER_NAME).is_file():
         raise OnnxEncoderError(f"{model_dir} is not a sentence-transformers model directory with a tokenizer.json")
     settings = _encoder_settings(model_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
-    try:
+    with staged_dir(out_dir) as tmp:
         shutil.copy2(model_dir / TOKENIZER_NAME, tmp / TOKENIZER_NAME)
         manifest: dict[str, Any] = {
             "exporter_version": EXPORTER_VERSION,
@@ -338,12 +335,6 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: bool, *, force: bool =
             if p.is_file() and p.name != MANIFEST_NAME
         }
         _dump_json(tmp / MANIFEST_NAME, manifest)
-        for p in [tmp, *tmp.iterdir()]:  # mkdtemp creates 0700
-            os.chmod(p, 0o755 if p.is_dir() else 0o644)
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

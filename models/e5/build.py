@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -349,19 +351,26 @@ def build_e5_model(
 
     _check_replaceable(out_dir)
     e5 = read_e5_file(source)  # validate before touching the target
+    with staged_dir(out_dir) as tmp:
+        _write_model_dir(e5, tmp, source_sha, progress)
+        _dump_json(tmp / MANIFEST_NAME, _manifest(tmp, source, source_sha))
+    return out_dir
+
+
+@contextmanager
+def staged_dir(out_dir: Path) -> Iterator[Path]:
+    """A temp dir beside ``out_dir`` to build in; on success it is made readable like any file (mkdtemp creates
+    0700, safetensors writes 0600) and swapped into ``out_dir``; on failure it is removed and ``out_dir`` kept."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
     try:
-        _write_model_dir(e5, tmp, source_sha, progress)
-        _dump_json(tmp / MANIFEST_NAME, _manifest(tmp, source, source_sha))
-        # mkdtemp creates 0700 and safetensors writes 0600: make the model readable like any file
+        yield tmp
         for p in [tmp, *tmp.rglob("*")]:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out_dir
 
 
 def _check_replaceable(target: Path) -> None:
