@@ -39,6 +39,7 @@ ID_NUMBER = id18(random.Random(11))
 CONFIDENT = "骑手账号被封了三天，申诉一直没回复，怎么办"  # the seeded KB answers it (tests/test_api.py)
 UNSURE = "股票明天会涨吗"  # it does not
 EMERGENCY = "我同事送餐被车撞了，现在倒在地上流了很多血"
+SELF_HARM = "我现在站在天台上，欠了平台几万块，不想活了"
 ACK = "已收到，工作人员会尽快回复"
 
 
@@ -228,12 +229,19 @@ def test_replayed_forged_malformed_and_oversized_posts_are_refused(wx: Any) -> N
 def test_an_emergency_gets_the_numbers_at_once_and_is_flagged(wx: Any) -> None:
     user = openid("sos")
     content = reply_text(wx.push.text(user, EMERGENCY, encrypted=True), encrypted=True) or ""
-    assert "110" in content and "120" in content and "12356" in content
+    # an injury: the ambulance first, then the police; the psychological line is for another kind of danger
+    assert content.index("120") < content.index("110") and "12356" not in content
     conv = conversation_of(wx, user)
     assert conv["urgency"] == "emergency" and conv["needs_reply"] is True and conv["case"]["urgency"] == "emergency"
     assert conv["case"]["channel"] == "wechat"
     waiting = conversations(wx, needs_reply="true", status="open")
     assert waiting[0]["urgency"] == "emergency"  # emergencies lead the operators' list
+
+
+def test_someone_about_to_harm_themselves_gets_12356_as_well_as_110_and_120(wx: Any) -> None:
+    content = reply_text(wx.push.text(openid("edge"), SELF_HARM, encrypted=True), encrypted=True) or ""
+    assert "12356" in content and "110" in content and "120" in content
+    assert conversation_of(wx, openid("edge"))["urgency"] == "emergency"
 
 
 def test_an_unsure_question_is_acknowledged_and_queued_and_follow_ups_join(wx: Any) -> None:
