@@ -12,7 +12,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from api.context import Runtime
 from api.errors import ApiError
-from api.routes.deps import MAX_ID, PathId, link, runtime
+from api.routes.deps import AuditDep, CasesDep, MAX_ID, PathId, Rt, StoreDep, WeChatDep, link
 from api.routes.live import _authenticate
 from api.schemas import (CaseCreate, CaseList, CaseNoteCreate, CaseOut, CaseUpdate, ChannelsOut, ConsultationCreate,
                          DispatchCreate, DispatchOut, DispatchReopen, DispatchReply, FollowUpCreate, FollowUpPlanCreate,
@@ -76,7 +76,7 @@ _NEXT = {"case_id": "$response.body#/id"}
     "GetCase": link("GET", _CASE, **_NEXT), "UpdateCase": link("PATCH", _CASE, **_NEXT),
     "AddFollowUp": link("POST", _CASE + "/followups", **_NEXT), "Dispatch": link("POST", _CASE + "/dispatch", **_NEXT),
     "Consult": link("POST", _CASE + "/consultations", **_NEXT)}}})
-def create_case(body: CaseCreate, who: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> dict:
+def create_case(body: CaseCreate, rt: Rt, who: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: save a call or conversation. The text is triaged and masked; issue types,
     urgency and referral default to triage's."""
     _check_types(body.issue_types)
@@ -95,7 +95,8 @@ def create_case(body: CaseCreate, who: Principal = Depends(allow(*OPERATORS)), r
 
 
 @router.get("/cases", response_model=CaseList)
-def list_cases(status: Literal["open", "referred", "dispatched", "escalated", "closed"] | None = None,
+def list_cases(cases: CasesDep, status: Literal["open", "referred", "dispatched", "escalated",
+               "closed"] | None = None,
                channel: Literal["phone", "wechat", "web"] | None = None,
                urgency: Literal["low", "normal", "high", "emergency"] | None = None,
                issue_type: str | None = Query(default=None, max_length=40),
@@ -107,16 +108,16 @@ def list_cases(status: Literal["open", "referred", "dispatched", "escalated", "c
                    default=None, description="due: a 回访 due today or before; overdue: before today; planned: any."),
                sort: Literal["newest", "priority"] = Query(
                    default="newest", description="priority: most urgent first, then 回访 overdue, then due, oldest first."),
-               who: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> CaseList:
+               who: Principal = Depends(allow(*OPERATORS))) -> CaseList:
     """Operators, staff, admin: cases, newest first; ``mine`` for my open cases, the team queue without it."""
-    items, total = rt.cases.list(status=status, channel=channel, urgency=urgency, issue_type=issue_type,
+    items, total = cases.list(status=status, channel=channel, urgency=urgency, issue_type=issue_type,
                                  limit=limit, offset=offset, assignee=who.name if mine else None,
                                  unassigned=unassigned, open_only=open_only, followup=followup, sort=sort)
     return CaseList(total=total, items=[CaseOut(**c) for c in items])
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
-def get_case(case_id: PathId, who: Principal = Depends(allow(*OPERATORS, *ENTERPRISE)), rt: Runtime = Depends(runtime)) -> dict:
+def get_case(case_id: PathId, rt: Rt, who: Principal = Depends(allow(*OPERATORS, *ENTERPRISE))) -> dict:
     """Operators, staff, admin: the case with follow-ups, dispatches, consultations and feedback.
     Enterprise: only a case routed to its own platform, and only its own dispatches."""
     if who.role == "enterprise":
@@ -125,8 +126,7 @@ def get_case(case_id: PathId, who: Principal = Depends(allow(*OPERATORS, *ENTERP
 
 
 @router.patch("/cases/{case_id}", response_model=CaseOut)
-def update_case(case_id: PathId, body: CaseUpdate, _: Principal = Depends(allow(*OPERATORS)),
-                rt: Runtime = Depends(runtime)) -> dict:
+def update_case(case_id: PathId, body: CaseUpdate, rt: Rt, _: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: pick the referral, correct issue types, change status."""
     _check_types(body.issue_types)
     _check_referral(body.referral)
@@ -135,8 +135,8 @@ def update_case(case_id: PathId, body: CaseUpdate, _: Principal = Depends(allow(
 
 
 @router.post("/cases/{case_id}/followups", response_model=CaseOut, status_code=201)
-def add_followup(case_id: PathId, body: FollowUpCreate, who: Principal = Depends(allow(*OPERATORS)),
-                 rt: Runtime = Depends(runtime)) -> dict:
+def add_followup(case_id: PathId, body: FollowUpCreate, rt: Rt,
+                 who: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: the outcome of the referral (回访). It completes the earliest 回访 planned;
     ``next_due`` plans the next one; ``resolved`` closes the case."""
     rt.cases.add_followup(case_id, who.name, body.accepted, body.resolved, body.amount_recovered, body.notes,
@@ -147,26 +147,26 @@ def add_followup(case_id: PathId, body: FollowUpCreate, who: Principal = Depends
 @router.post("/cases/{case_id}/dispatch", response_model=DispatchOut, status_code=201, responses={
     422: {"description": "Unknown platform (no sub-line account), or the body does not validate."}, 201: {"links": {
     "Reply": link("POST", "/v1/dispatches/{dispatch_id}/reply", dispatch_id="$response.body#/id")}}})
-def dispatch(case_id: PathId, body: DispatchCreate, who: Principal = Depends(allow(*OPERATORS)),
-             rt: Runtime = Depends(runtime), conf: Settings = Depends(settings)) -> dict:
+def dispatch(case_id: PathId, body: DispatchCreate, audit: AuditDep, cases: CasesDep, store: StoreDep,
+             who: Principal = Depends(allow(*OPERATORS)), conf: Settings = Depends(settings)) -> dict:
     """Operators, staff, admin: route the case to a platform company's sub-line (its queue). Only a platform
     with a sub-line account (GET /v1/platforms) is accepted; the reply is due within the SLA for the case's
     urgency."""
-    case = rt.cases.get(case_id)
+    case = cases.get(case_id)
     try:
-        d = rt.cases.dispatch(case_id, body.platform, body.note, who.name, allowed=sublines.platforms(rt.store.factory),
+        d = cases.dispatch(case_id, body.platform, body.note, who.name, allowed=sublines.platforms(store.factory),
                               sla_hours=conf.dispatch_sla(case["urgency"]))
     except UnknownPlatform as exc:
         names = "、".join(exc.allowed) or "（暂无）"
         raise ApiError(422, "unknown_platform", str(exc), f"该平台没有企业分线账号，不能转办。可转办的平台：{names}",
                        {"platforms": exc.allowed}) from None
-    rt.audit.record(who.name, who.role, "dispatch", f"case:{case_id}", detail={"platform": body.platform, "dispatch": d["id"]})
+    audit.record(who.name, who.role, "dispatch", f"case:{case_id}", detail={"platform": body.platform, "dispatch": d["id"]})
     return d
 
 
 @router.post("/cases/{case_id}/consultations", response_model=CaseOut, status_code=201)
-def consult(case_id: PathId, body: ConsultationCreate, who: Principal = Depends(allow(*OPERATORS)),
-            rt: Runtime = Depends(runtime)) -> dict:
+def consult(case_id: PathId, body: ConsultationCreate, rt: Rt,
+            who: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: escalate to a multi-agency consultation (多部门会商)."""
     rt.cases.consult(case_id, body.bodies, body.actions, body.follow_up_by, body.notes, who.name)
     rt.audit.record(who.name, who.role, "consult", f"case:{case_id}", detail={"bodies": body.bodies})
@@ -174,37 +174,37 @@ def consult(case_id: PathId, body: ConsultationCreate, who: Principal = Depends(
 
 
 @router.get("/enterprise/queue")
-def enterprise_queue(status: Literal["pending", "in_progress", "resolved", "rejected"] | None = None,
+def enterprise_queue(cases: CasesDep, status: Literal["pending", "in_progress", "resolved",
+                     "rejected"] | None = None,
                      platform: str | None = Query(default=None, max_length=40),
-                     who: Principal = Depends(allow(*ENTERPRISE, "staff", "admin")),
-                     rt: Runtime = Depends(runtime)) -> list[dict]:
+                     who: Principal = Depends(allow(*ENTERPRISE, "staff", "admin"))) -> list[dict]:
     """Enterprise: the cases routed to its platform. Staff and admin: any platform's queue (?platform=)."""
     if who.role == "enterprise":
         platform = who.platform
     if not platform:
         raise ApiError(422, "platform_required", "name the platform (?platform=)", "请指定平台")
-    return rt.cases.queue(platform, status)
+    return cases.queue(platform, status)
 
 
 @router.post("/dispatches/{dispatch_id}/reply", response_model=DispatchOut,
              responses={409: {"description": "The dispatch is resolved or rejected: reopen it first."}})
-def reply(dispatch_id: PathId, body: DispatchReply, who: Principal = Depends(allow(*ENTERPRISE)),
-          rt: Runtime = Depends(runtime)) -> dict:
+def reply(dispatch_id: PathId, body: DispatchReply, audit: AuditDep, cases: CasesDep,
+          who: Principal = Depends(allow(*ENTERPRISE))) -> dict:
     """Enterprise: answer a case routed to its platform; the reply and status flow back to the dispatcher.
     A resolved or rejected dispatch is read-only (409) until it is reopened with a reason."""
     try:
-        d = rt.cases.reply(dispatch_id, who.platform or "", who.name, body.reply, body.status)
+        d = cases.reply(dispatch_id, who.platform or "", who.name, body.reply, body.status)
     except DispatchClosed as exc:
         raise _closed(exc) from None
-    rt.audit.record(who.name, who.role, "dispatch_reply", f"dispatch:{dispatch_id}", detail={"status": body.status})
+    audit.record(who.name, who.role, "dispatch_reply", f"dispatch:{dispatch_id}", detail={"status": body.status})
     return d
 
 
 # --- the case workspace: notes, who holds the case, referrals, the 回访 plan ----------------------------
 
 @router.post("/cases/{case_id}/notes", response_model=CaseOut, status_code=201)
-def add_note(case_id: PathId, body: CaseNoteCreate, who: Principal = Depends(allow(*OPERATORS)),
-             rt: Runtime = Depends(runtime)) -> dict:
+def add_note(case_id: PathId, body: CaseNoteCreate, rt: Rt,
+             who: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: add to a saved case (append-only; masked and timestamped)."""
     rt.cases.add_note(case_id, who.name, body.text)
     rt.audit.record(who.name, who.role, "case_note", f"case:{case_id}")
@@ -212,7 +212,7 @@ def add_note(case_id: PathId, body: CaseNoteCreate, who: Principal = Depends(all
 
 
 @router.post("/cases/{case_id}/claim", response_model=CaseOut)
-def claim(case_id: PathId, who: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> dict:
+def claim(case_id: PathId, rt: Rt, who: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: take the case from the team queue (or over from a colleague)."""
     rt.cases.claim(case_id, who.name)
     rt.audit.record(who.name, who.role, "claim", f"case:{case_id}")
@@ -220,8 +220,7 @@ def claim(case_id: PathId, who: Principal = Depends(allow(*OPERATORS)), rt: Runt
 
 
 @router.post("/cases/{case_id}/referrals", response_model=CaseOut, status_code=201)
-def refer(case_id: PathId, body: ReferralCreate, who: Principal = Depends(allow(*OPERATORS)),
-          rt: Runtime = Depends(runtime)) -> dict:
+def refer(case_id: PathId, body: ReferralCreate, rt: Rt, who: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: record "referred to X"; a 回访 is planned after X's typical time to act
     (hotline/data/followups.yaml; sooner for an urgent case)."""
     _check_referral(body.target)
@@ -232,7 +231,7 @@ def refer(case_id: PathId, body: ReferralCreate, who: Principal = Depends(allow(
 
 @router.post("/cases/{case_id}/referrals/{referral_id}/outcome", response_model=CaseOut)
 def referral_outcome(case_id: PathId, referral_id: PathId, body: ReferralOutcome,
-                     who: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> dict:
+                     rt: Rt, who: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: what came of a referral (accepted, declined, resolved, no response)."""
     rt.cases.referral_outcome(case_id, referral_id, body.outcome, body.note, who.name)
     rt.audit.record(who.name, who.role, "referral_outcome", f"case:{case_id}", detail={"outcome": body.outcome})
@@ -240,8 +239,8 @@ def referral_outcome(case_id: PathId, referral_id: PathId, body: ReferralOutcome
 
 
 @router.post("/cases/{case_id}/followup-plan", response_model=CaseOut, status_code=201)
-def plan_followup(case_id: PathId, body: FollowUpPlanCreate, who: Principal = Depends(allow(*OPERATORS)),
-                  rt: Runtime = Depends(runtime)) -> dict:
+def plan_followup(case_id: PathId, body: FollowUpPlanCreate, rt: Rt,
+                  who: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: plan a 回访 on a day."""
     rt.cases.plan_followup(case_id, body.due_on, body.reason, who.name)
     return _view(rt, case_id)
@@ -249,30 +248,30 @@ def plan_followup(case_id: PathId, body: FollowUpPlanCreate, who: Principal = De
 
 @router.post("/dispatches/{dispatch_id}/reopen", response_model=DispatchOut,
              responses={409: {"description": "The dispatch is not resolved or rejected."}})
-def reopen(dispatch_id: PathId, body: DispatchReopen, who: Principal = Depends(allow(*ENTERPRISE, *OPERATORS)),
-           rt: Runtime = Depends(runtime), conf: Settings = Depends(settings)) -> dict:
+def reopen(dispatch_id: PathId, body: DispatchReopen, audit: AuditDep, cases: CasesDep,
+           who: Principal = Depends(allow(*ENTERPRISE, *OPERATORS)), conf: Settings = Depends(settings)) -> dict:
     """Enterprise (its own platform's), operators, staff, admin: reopen a resolved or rejected dispatch with the
     reason; the reply clock starts again."""
     platform = (who.platform or "") if who.role == "enterprise" else None
     try:
-        d = rt.cases.reopen(dispatch_id, platform, who.name, who.role, body.reason,
+        d = cases.reopen(dispatch_id, platform, who.name, who.role, body.reason,
                             sla_hours=conf.dispatch_sla_hours)
     except DispatchClosed as exc:
         raise _closed(exc) from None
-    rt.audit.record(who.name, who.role, "dispatch_reopen", f"dispatch:{dispatch_id}")
+    audit.record(who.name, who.role, "dispatch_reopen", f"dispatch:{dispatch_id}")
     return d
 
 
 @router.get("/platforms", response_model=SubLines)
-def platforms(_: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> SubLines:
+def platforms(store: StoreDep, _: Principal = Depends(allow(*OPERATORS))) -> SubLines:
     """Operators, staff, admin: the platforms a case can be dispatched to (those with a sub-line account)."""
-    return SubLines(items=[SubLine(platform=p, accounts=n) for p, n in sublines.platforms(rt.store.factory).items()])
+    return SubLines(items=[SubLine(platform=p, accounts=n) for p, n in sublines.platforms(store.factory).items()])
 
 
 @router.get("/channels", response_model=ChannelsOut)
-def channels(_: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> ChannelsOut:
+def channels(wechat: WeChatDep, _: Principal = Depends(allow(*OPERATORS))) -> ChannelsOut:
     """Operators, staff, admin: which channels are on (the console says when WeChat is not configured)."""
-    return ChannelsOut(wechat_receiving=rt.wechat.receiving, wechat_sending=rt.wechat.sender is not None)
+    return ChannelsOut(wechat_receiving=wechat.receiving, wechat_sending=wechat.sender is not None)
 
 
 # --- the case view, live ----------------------------------------------------------------------------

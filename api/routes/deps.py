@@ -6,10 +6,22 @@ import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Path, Request
+from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.context import Runtime
+from hotline.accounts import Accounts
+from hotline.assist import Assistant
+from hotline.audit import AuditLog
+from hotline.cases import CaseStore
+from hotline.feedback import FeedbackLog, QuestionLog
+from hotline.paraphrases import ParaphraseProposals
+from hotline.sealing import Sealer
+from hotline.standing import Standings
+from hotline.wechat.service import WeChat
+from kb.service import IndexManager
+from kb.store import EntryStore
+from triage.embedder import Embedder
 
 T = TypeVar("T")
 
@@ -33,6 +45,32 @@ def link(method: str, path: str, body: dict[str, str] | None = None, **parameter
 
 def runtime(request: Request) -> Runtime:
     return request.app.state.jishibang.runtime
+
+
+def _service(name: str) -> Any:
+    """A dependency that hands a route one service of the runtime the lifespan built."""
+    def get(request: Request) -> Any:
+        return getattr(request.app.state.jishibang.runtime, name)
+
+    get.__name__ = name
+    return Depends(get)
+
+
+# What a route declares it needs: `store: StoreDep` (one service) or `rt: Rt` (a helper takes several).
+Rt = Annotated[Runtime, Depends(runtime)]
+StoreDep = Annotated[EntryStore, _service("store")]
+AuditDep = Annotated[AuditLog, _service("audit")]
+CasesDep = Annotated[CaseStore, _service("cases")]
+AccountsDep = Annotated[Accounts, _service("accounts")]
+AssistantDep = Annotated[Assistant, _service("assistant")]
+IndexDep = Annotated[IndexManager, _service("index")]
+FeedbackDep = Annotated[FeedbackLog, _service("feedback")]
+QuestionsDep = Annotated[QuestionLog, _service("questions")]
+ParaphrasesDep = Annotated[ParaphraseProposals, _service("paraphrases")]
+StandingsDep = Annotated[Standings, _service("standings")]
+SealerDep = Annotated[Sealer, _service("sealer")]
+EmbedderDep = Annotated[Embedder, _service("embedder")]
+WeChatDep = Annotated[WeChat, _service("wechat")]
 
 
 async def cpu_bound(request_or_app: Any, fn: Callable[..., T], *args: Any) -> T:

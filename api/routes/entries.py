@@ -9,9 +9,8 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from api.context import Runtime
 from api.errors import ApiError
-from api.routes.deps import PathId, link, runtime
+from api.routes.deps import AuditDep, PathId, StoreDep, link
 from api.schemas import (EntryAction, EntryEdit, EntryList, EntryOut, EntrySummary, ImportResult, NewEntry,
                          RevisionOut, Rollback, SlugSuggestion)
 from api.security import STAFF, allow
@@ -65,14 +64,15 @@ def _guarded(call, via_header: bool):  # type: ignore[no-untyped-def]
 
 
 @router.get("", response_model=EntryList)
-def list_entries(status: Literal["draft", "in_review", "published", "archived"] | None = None,
+def list_entries(store: StoreDep, status: Literal["draft", "in_review", "published",
+                 "archived"] | None = None,
                  kind: Literal["procedure", "faq", "past_case"] | None = None,
                  issue_type: str | None = Query(default=None, max_length=40),
                  q: str | None = Query(default=None, max_length=100, description="In title or slug."),
                  limit: int = Query(default=50, ge=1, le=500), offset: int = Query(default=0, ge=0, le=10**7),
-                 _: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryList:
+                 _: Principal = Staff) -> EntryList:
     """Staff, admin: entries with filters (status in_review is the review queue)."""
-    items, total = rt.store.list(status=status, kind=kind, issue_type=issue_type, text=q, limit=limit, offset=offset)
+    items, total = store.list(status=status, kind=kind, issue_type=issue_type, text=q, limit=limit, offset=offset)
     return EntryList(total=total, items=[EntrySummary(**{f: getattr(v, f) for f in EntrySummary.model_fields})
                                          for v in items])
 
@@ -86,47 +86,49 @@ _VERSION = {"version": "$response.body#/version"}
     "GetEntry": link("GET", _ENTRY, **_NEXT), "EditEntry": link("PUT", _ENTRY, _VERSION, **_NEXT),
     "History": link("GET", _ENTRY + "/history", **_NEXT),
     "Submit": link("POST", _ENTRY + "/{action}", _VERSION, **_NEXT, action="submit")}}})
-def create_entry(body: NewEntry, response: Response, who: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
+def create_entry(body: NewEntry, response: Response, audit: AuditDep, store: StoreDep,
+                 who: Principal = Staff) -> EntryOut:
     """Staff, admin: a new draft. Without a slug, one is made from the title's pinyin (unique among entries)."""
     fields = body.content.model_dump()
     if body.content.slug is None:
-        fields["slug"] = rt.store.unique_slug(slugify(body.content.title))
+        fields["slug"] = store.unique_slug(slugify(body.content.title))
     content = EntryContent.model_validate(fields)
     try:
-        view = rt.store.create(content, author=who.name, comment=body.comment)
+        view = store.create(content, author=who.name, comment=body.comment)
     except DuplicateError:
         if body.content.slug is not None:
             raise
         # Another entry took the generated slug in the meantime: number it.
-        content = content.model_copy(update={"slug": rt.store.unique_slug(content.slug)})
-        view = rt.store.create(content, author=who.name, comment=body.comment)
-    rt.audit.record(who.name, who.role, "create", f"entry:{view.id}", view.version, {"slug": view.slug})
+        content = content.model_copy(update={"slug": store.unique_slug(content.slug)})
+        view = store.create(content, author=who.name, comment=body.comment)
+    audit.record(who.name, who.role, "create", f"entry:{view.id}", view.version, {"slug": view.slug})
     return _tagged(view, response)
 
 
 @router.get("/export", response_class=PlainTextResponse)
-def export(format: Literal["jsonl", "csv"] = "jsonl",
+def export(store: StoreDep, format: Literal["jsonl", "csv"] = "jsonl",
            status: Literal["draft", "in_review", "published", "archived"] | None = None,
-           _: Principal = Staff, rt: Runtime = Depends(runtime)) -> PlainTextResponse:
+           _: Principal = Staff) -> PlainTextResponse:
     """Staff, admin: every entry (current working copy) as JSONL or CSV."""
     media = "application/x-ndjson" if format == "jsonl" else "text/csv"
-    return PlainTextResponse(export_entries(rt.store, format, status), media_type=f"{media}; charset=utf-8",
+    return PlainTextResponse(export_entries(store, format, status), media_type=f"{media}; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="entries.{format}"'})
 
 
 @router.get("/slug", response_model=SlugSuggestion)
-def suggest_slug(title: str = Query(min_length=1, max_length=300, description="The entry's title."),
-                 _: Principal = Staff, rt: Runtime = Depends(runtime)) -> SlugSuggestion:
+def suggest_slug(store: StoreDep, title: str = Query(min_length=1, max_length=300,
+                 description="The entry's title."),
+                 _: Principal = Staff) -> SlugSuggestion:
     """Staff, admin: the slug a new entry with this title gets when none is typed (pinyin of the title, unique)."""
-    return SlugSuggestion(slug=rt.store.unique_slug(slugify(title)))
+    return SlugSuggestion(slug=store.unique_slug(slugify(title)))
 
 
 @router.post("/import", response_model=ImportResult,
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/x-ndjson": {"schema": {"type": "string"}}, "text/csv": {"schema": {"type": "string"}}}}})
-async def import_(request: Request, format: Literal["jsonl", "csv"] = "jsonl",
-                  status: Literal["draft", "published"] = "draft", who: Principal = Staff,
-                  rt: Runtime = Depends(runtime)) -> dict:
+async def import_(request: Request, audit: AuditDep, store: StoreDep, format: Literal["jsonl",
+                  "csv"] = "jsonl",
+                  status: Literal["draft", "published"] = "draft", who: Principal = Staff) -> dict:
     """Staff, admin: create or revise entries from JSONL or CSV (the body). All rows land or none;
     bad rows are reported by line."""
     raw = await request.body()
@@ -138,62 +140,65 @@ async def import_(request: Request, format: Literal["jsonl", "csv"] = "jsonl",
         raise ApiError(422, "empty_import", "nothing to import", "没有可导入的内容")
     from starlette.concurrency import run_in_threadpool
 
-    counts = await run_in_threadpool(import_entries, rt.store, text, format, who.name, status)
-    rt.audit.record(who.name, who.role, "import", "entries", None, {"format": format, **counts})
+    counts = await run_in_threadpool(import_entries, store, text, format, who.name, status)
+    audit.record(who.name, who.role, "import", "entries", None, {"format": format, **counts})
     return counts
 
 
 @router.get("/{entry_id}", response_model=EntryOut)
-def get_entry(entry_id: PathId, response: Response, _: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
+def get_entry(entry_id: PathId, response: Response, store: StoreDep, _: Principal = Staff) -> EntryOut:
     """Staff, admin: the working copy, with its version as the ETag."""
-    return _tagged(rt.store.get(entry_id), response)
+    return _tagged(store.get(entry_id), response)
 
 
 @router.put("/{entry_id}", response_model=EntryOut, responses=_CONFLICTS)
-def edit_entry(entry_id: PathId, body: EntryEdit, response: Response, if_match: str | None = Header(default=None, max_length=40),
-               who: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
+def edit_entry(entry_id: PathId, body: EntryEdit, response: Response, audit: AuditDep, store: StoreDep,
+               if_match: str | None = Header(default=None, max_length=40),
+               who: Principal = Staff) -> EntryOut:
     """Staff, admin: a new revision. Name the version you edited (If-Match or body.version): a stale one is
     refused (412 with If-Match, else 409), never silently overwritten."""
     expected, via_header = _expected(if_match, body.version)
-    view = _guarded(lambda: rt.store.update(entry_id, expected, body.content, who.name, body.comment), via_header)
-    rt.audit.record(who.name, who.role, "edit", f"entry:{entry_id}", view.version, {"from": expected})
+    view = _guarded(lambda: store.update(entry_id, expected, body.content, who.name, body.comment), via_header)
+    audit.record(who.name, who.role, "edit", f"entry:{entry_id}", view.version, {"from": expected})
     return _tagged(view, response)
 
 
 @router.get("/{entry_id}/history", response_model=list[RevisionOut])
-def history(entry_id: PathId, _: Principal = Staff, rt: Runtime = Depends(runtime)) -> list[RevisionOut]:
+def history(entry_id: PathId, store: StoreDep, _: Principal = Staff) -> list[RevisionOut]:
     """Staff, admin: every revision, oldest first."""
-    return [RevisionOut(**{f: getattr(r, f) for f in RevisionOut.model_fields}) for r in rt.store.history(entry_id)]
+    return [RevisionOut(**{f: getattr(r, f) for f in RevisionOut.model_fields}) for r in store.history(entry_id)]
 
 
 @router.get("/{entry_id}/revisions/{version}", response_model=RevisionOut)
-def revision(entry_id: PathId, version: PathId, _: Principal = Staff, rt: Runtime = Depends(runtime)) -> RevisionOut:
+def revision(entry_id: PathId, version: PathId, store: StoreDep, _: Principal = Staff) -> RevisionOut:
     """Staff, admin: one revision."""
-    r = rt.store.revision(entry_id, version)
+    r = store.revision(entry_id, version)
     return RevisionOut(**{f: getattr(r, f) for f in RevisionOut.model_fields})
 
 
 @router.get("/{entry_id}/diff")
-def diff(entry_id: PathId, a: int = Query(ge=1, le=2**31 - 1), b: int = Query(ge=1, le=2**31 - 1),
-         _: Principal = Staff, rt: Runtime = Depends(runtime)) -> dict:
+def diff(entry_id: PathId, store: StoreDep, a: int = Query(ge=1, le=2**31 - 1), b: int = Query(ge=1,
+         le=2**31 - 1),
+         _: Principal = Staff) -> dict:
     """Staff, admin: field-by-field changes from version a to b."""
-    return rt.store.diff(entry_id, a, b)
+    return store.diff(entry_id, a, b)
 
 
 @router.post("/{entry_id}/rollback", response_model=EntryOut, responses=_CONFLICTS)
-def rollback(entry_id: PathId, body: Rollback, response: Response, if_match: str | None = Header(default=None, max_length=40),
-             who: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
+def rollback(entry_id: PathId, body: Rollback, response: Response, audit: AuditDep, store: StoreDep,
+             if_match: str | None = Header(default=None, max_length=40),
+             who: Principal = Staff) -> EntryOut:
     """Staff, admin: a new draft revision with an old version's content (history is kept)."""
     expected, via_header = _expected(if_match, body.version)
-    view = _guarded(lambda: rt.store.rollback(entry_id, body.to_version, expected, who.name), via_header)
-    rt.audit.record(who.name, who.role, "rollback", f"entry:{entry_id}", view.version, {"to": body.to_version})
+    view = _guarded(lambda: store.rollback(entry_id, body.to_version, expected, who.name), via_header)
+    audit.record(who.name, who.role, "rollback", f"entry:{entry_id}", view.version, {"to": body.to_version})
     return _tagged(view, response)
 
 
 @router.post("/{entry_id}/{action}", response_model=EntryOut, responses=_CONFLICTS)
 def act(entry_id: PathId, action: Literal["submit", "approve", "reject", "archive", "restore", "flag"], body: EntryAction,
-        response: Response, request: Request, if_match: str | None = Header(default=None, max_length=40),
-        who: Principal = Staff, rt: Runtime = Depends(runtime)) -> EntryOut:
+        response: Response, request: Request, audit: AuditDep, store: StoreDep, if_match: str | None = Header(default=None, max_length=40),
+        who: Principal = Staff) -> EntryOut:
     """Staff, admin: submit for review; approve (publishes it) or reject with a comment; archive; restore;
     flag as outdated (held back from suggestions until approved again; the comment is the reason). With
     require_second_approver (the default), nobody who wrote the version under review may approve it (422)."""
@@ -201,11 +206,11 @@ def act(entry_id: PathId, action: Literal["submit", "approve", "reject", "archiv
     if action == "flag":
         if not (body.comment and body.comment.strip()):
             raise ApiError(422, "comment_required", "say why the entry is outdated", "请说明条目过时的原因")
-        view = _guarded(lambda: rt.store.flag_outdated(entry_id, expected, who.name, body.comment or ""), via_header)
+        view = _guarded(lambda: store.flag_outdated(entry_id, expected, who.name, body.comment or ""), via_header)
     else:
         four_eyes = request.app.state.jishibang.settings.require_second_approver
-        view = _guarded(lambda: rt.store.transition(entry_id, expected, action, who.name, body.comment,
+        view = _guarded(lambda: store.transition(entry_id, expected, action, who.name, body.comment,
                                                     second_approver=four_eyes), via_header)
-    rt.audit.record(who.name, who.role, action, f"entry:{entry_id}", view.version,
+    audit.record(who.name, who.role, action, f"entry:{entry_id}", view.version,
                     {"comment": body.comment} if body.comment else None)
     return _tagged(view, response)

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.context import Runtime
 from api.errors import ApiError
-from api.routes.deps import runtime
+from api.routes.deps import AuditDep, ParaphrasesDep, Rt, StoreDep
 from api.routes.entries import _out
 from api.schemas import (AlertsOut, ParaphraseAccept, ParaphraseAccepted, ParaphraseList, ParaphraseOut,
                          ParaphraseReject, StandingList, StandingOut)
@@ -40,14 +40,14 @@ def _standings(rt: Runtime, flagged_only: bool) -> StandingList:
 
 
 @router.get("/standing", response_model=StandingList)
-def standing(_: Principal = Staff, rt: Runtime = Depends(runtime)) -> StandingList:
+def standing(rt: Rt, _: Principal = Staff) -> StandingList:
     """Staff, admin: every entry with feedback: votes, exposures, the posterior helpful rate with its 95%
     credible interval, and the bounded multiplier its search score gets; with the rule."""
     return _standings(rt, flagged_only=False)
 
 
 @router.get("/standing/flagged", response_model=StandingList)
-def flagged(_: Principal = Staff, rt: Runtime = Depends(runtime)) -> StandingList:
+def flagged(rt: Rt, _: Principal = Staff) -> StandingList:
     """Staff, admin: entries that keep failing (enough votes, confidently unhelpful): review them."""
     return _standings(rt, flagged_only=True)
 
@@ -58,10 +58,10 @@ def _proposal(p: dict, titles: dict[int, tuple[str, str]]) -> ParaphraseOut:
 
 
 @router.get("/paraphrases", response_model=ParaphraseList)
-async def list_paraphrases(status: Literal["proposed", "accepted", "rejected"] = "proposed",
+async def list_paraphrases(rt: Rt, status: Literal["proposed", "accepted", "rejected"] = "proposed",
                            entry_id: int | None = Query(default=None, ge=1, le=2**31 - 1),
                            limit: int = Query(default=50, ge=1, le=500), offset: int = Query(default=0, ge=0, le=10**7),
-                           _: Principal = Staff, rt: Runtime = Depends(runtime)) -> ParaphraseList:
+                           _: Principal = Staff) -> ParaphraseList:
     """Staff, admin: questions proposed as new paraphrases (most asked first). Reads the feedback recorded
     since the last listing first (new helpful answers become proposals)."""
     synced = await run_in_threadpool(rt.paraphrases.sync)
@@ -71,19 +71,19 @@ async def list_paraphrases(status: Literal["proposed", "accepted", "rejected"] =
 
 
 @router.post("/paraphrases/{proposal_id}/accept", response_model=ParaphraseAccepted)
-def accept_paraphrase(body: ParaphraseAccept, proposal_id: int = ProposalId, who: Principal = Staff,
-                      rt: Runtime = Depends(runtime)) -> ParaphraseAccepted:
+def accept_paraphrase(body: ParaphraseAccept, audit: AuditDep, paraphrases: ParaphrasesDep,
+                      proposal_id: int = ProposalId, who: Principal = Staff) -> ParaphraseAccepted:
     """Staff, admin: add the paraphrase (or your edited wording) to its entry: a new draft revision that is
     reviewed and approved like any edit before search sees it."""
-    proposal, view = rt.paraphrases.accept(proposal_id, who.name, body.text)
-    rt.audit.record(who.name, who.role, "accept_paraphrase", f"entry:{view.id}", view.version,
+    proposal, view = paraphrases.accept(proposal_id, who.name, body.text)
+    audit.record(who.name, who.role, "accept_paraphrase", f"entry:{view.id}", view.version,
                     {"proposal": proposal_id})
     return ParaphraseAccepted(proposal=_proposal(proposal, {view.id: (view.slug, view.title)}), entry=_out(view))
 
 
 @router.post("/paraphrases/{proposal_id}/reject", response_model=ParaphraseOut)
-def reject_paraphrase(body: ParaphraseReject, proposal_id: int = ProposalId, who: Principal = Staff,
-                      rt: Runtime = Depends(runtime)) -> ParaphraseOut:
+def reject_paraphrase(body: ParaphraseReject, rt: Rt, proposal_id: int = ProposalId,
+                      who: Principal = Staff) -> ParaphraseOut:
     """Staff, admin: turn a proposal down (a near-duplicate of it is not proposed again)."""
     proposal = rt.paraphrases.reject(proposal_id, who.name, body.comment)
     rt.audit.record(who.name, who.role, "reject_paraphrase", f"entry:{proposal['entry_id']}", None,
@@ -92,15 +92,16 @@ def reject_paraphrase(body: ParaphraseReject, proposal_id: int = ProposalId, who
 
 
 @router.get("/alerts", response_model=AlertsOut)
-def list_alerts(as_of: date | None = Query(default=None, description="The last day of the 7-day window (default: today, UTC+8)."),
+def list_alerts(store: StoreDep, as_of: date | None = Query(default=None,
+                description="The last day of the 7-day window (default: today, UTC+8)."),
                 dimension: Literal["platform", "district", "station"] | None = None,
-                _: Principal = Staff, rt: Runtime = Depends(runtime)) -> dict:
+                _: Principal = Staff) -> dict:
     """Staff, admin: early-warning alerts: cases of one issue type at one platform, district or station well
     above their recent level, with the counts, the p-value, the rule and the (masked) cases behind them."""
     if as_of is not None and not date(2000, 1, 1) <= as_of <= date(2100, 12, 31):
         raise ApiError(422, "invalid_date", "as_of must be between 2000-01-01 and 2100-12-31",
                        "日期须在 2000-01-01 到 2100-12-31 之间")
-    out = alerts.detect(rt.store.factory, as_of)
+    out = alerts.detect(store.factory, as_of)
     if dimension:
         out["alerts"] = [a for a in out["alerts"] if a["dimension"] == dimension]
     return out

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api.context import Runtime
 from api.errors import ApiError
 from api.routes.cases import _check_types
-from api.routes.deps import cpu_bound, link, runtime
+from api.routes.deps import CasesDep, FeedbackDep, QuestionsDep, Rt, StoreDep, cpu_bound, link
 from api.routes.entries import _out
 from api.schemas import (DraftFromGap, EntryOut, GapNearest, GapParaphrases, GapQuestions, NearEntry,
                          ParaphrasesAddedOut)
@@ -27,9 +27,9 @@ NEAREST_ON_LIST = 25  # clusters that come with their nearest entries; the other
 
 @router.get("/gaps", responses={200: {"links": {
     "Draft": link("POST", "/v1/gaps/draft", {"question_ids": "$response.body#/clusters/0/question_ids"})}}})
-def list_gaps(request: Request, days: int = Query(default=90, ge=1, le=3650),
+def list_gaps(request: Request, rt: Rt, days: int = Query(default=90, ge=1, le=3650),
               source: Literal["worker", "operator"] | None = None,
-              _: Principal = Depends(allow(*STAFF)), rt: Runtime = Depends(runtime)) -> dict:
+              _: Principal = Depends(allow(*STAFF))) -> dict:
     """Staff, admin: unanswered (or unhelpful) questions clustered by meaning, largest first, each with
     its key terms, count and example questions."""
     since = datetime.now(timezone.utc) - timedelta(days=days)
@@ -54,8 +54,8 @@ def _nearest(rt: Runtime, text: str, k: int = 3) -> GapNearest:
 
 
 @router.post("/gaps/nearest", response_model=GapNearest, responses={404: {"description": "None of these questions exist."}})
-async def gap_nearest(body: GapQuestions, request: Request, _: Principal = Depends(allow(*STAFF)),
-                      rt: Runtime = Depends(runtime)) -> GapNearest:
+async def gap_nearest(body: GapQuestions, request: Request, rt: Rt,
+                      _: Principal = Depends(allow(*STAFF))) -> GapNearest:
     """Staff, admin: the existing entries nearest to these questions (the first one's wording is searched)."""
     questions = await run_in_threadpool(rt.questions.texts, body.question_ids)
     if not questions:
@@ -66,8 +66,8 @@ async def gap_nearest(body: GapQuestions, request: Request, _: Principal = Depen
 @router.post("/gaps/paraphrases", response_model=ParaphrasesAddedOut, status_code=201,
              responses={404: {"description": "No such entry, or none of these questions exist."},
                         409: {"description": "The entry changed meanwhile."}})
-def gap_paraphrases(body: GapParaphrases, who: Principal = Depends(allow(*STAFF)),
-                    rt: Runtime = Depends(runtime)) -> ParaphrasesAddedOut:
+def gap_paraphrases(body: GapParaphrases, rt: Rt,
+                    who: Principal = Depends(allow(*STAFF))) -> ParaphrasesAddedOut:
     """Staff, admin: add a gap's questions to an existing entry as paraphrases. The entry's working copy becomes a
     new draft revision that goes through the normal review; the published revision stays live until approved."""
     questions = rt.questions.texts(body.question_ids)
@@ -93,7 +93,7 @@ def _gap_vectors(request: Request, rt: Runtime) -> gaps.VectorCache:
 @router.post("/gaps/draft", response_model=EntryOut, status_code=201,
              responses={404: {"description": "None of these questions exist."},
                         409: {"description": "These questions were drafted into an entry today already."}})
-def draft_from_gap(body: DraftFromGap, who: Principal = Depends(allow(*STAFF)), rt: Runtime = Depends(runtime)) -> EntryOut:
+def draft_from_gap(body: DraftFromGap, rt: Rt, who: Principal = Depends(allow(*STAFF))) -> EntryOut:
     """Staff, admin: a new draft entry from a gap cluster's questions (they become its paraphrases)."""
     _check_types(body.issue_types)
     questions = rt.questions.texts(body.question_ids)
@@ -107,29 +107,30 @@ def draft_from_gap(body: DraftFromGap, who: Principal = Depends(allow(*STAFF)), 
 
 
 @router.get("/stats")
-def stats(days: int = Query(default=90, ge=1, le=3650), interval: Literal["day", "week", "month"] = "day",
-          _: Principal = Depends(allow(*STAFF)), rt: Runtime = Depends(runtime)) -> dict:
+def stats(feedback: FeedbackDep, questions: QuestionsDep, store: StoreDep, days: int = Query(default=90,
+          ge=1, le=3650), interval: Literal["day", "week", "month"] = "day",
+          _: Principal = Depends(allow(*STAFF))) -> dict:
     """Staff, admin: cases by issue type, urgency, channel and district over time; referral outcomes;
     top entries; feedback and worker-question totals."""
-    views, _n = rt.store.list(limit=10**6)
-    out = case_stats(rt.store.factory, days=days, interval=interval)
-    out["top_entries"] = entry_stats(rt.store.factory, {v.id: v.title for v in views})
-    out["feedback"] = rt.feedback.totals()
-    out["questions"] = rt.questions.counts()
+    views, _n = store.list(limit=10**6)
+    out = case_stats(store.factory, days=days, interval=interval)
+    out["top_entries"] = entry_stats(store.factory, {v.id: v.title for v in views})
+    out["feedback"] = feedback.totals()
+    out["questions"] = questions.counts()
     return out
 
 
 @router.get("/dashboard")
-def dashboard(scope: Literal["team", "mine"] | None = Query(
+def dashboard(cases: CasesDep, store: StoreDep, scope: Literal["team", "mine"] | None = Query(
                   default=None, description="Staff and admin: team (default) or mine. Operators: always mine."),
               weeks: int = Query(default=12, ge=1, le=104),
-              who: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> dict:
+              who: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: what needs doing now: open cases by urgency, 回访 due and overdue, dispatches
     awaiting a platform's reply (and those past their SLA); the worker channel week by week (questions, answer
     rate, hand-offs to a person); the early-warning alerts. Operators see their own cases and dispatches."""
     mine = who.role == "operator" or scope == "mine"
-    out = workspace_figures(rt.store.factory, rt.cases, operator=who.name if mine else None, weeks=weeks)
-    found = alerts.detect(rt.store.factory, case_examples=0)
+    out = workspace_figures(store.factory, cases, operator=who.name if mine else None, weeks=weeks)
+    found = alerts.detect(store.factory, case_examples=0)
     out["alerts"] = [{k: a[k] for k in ("dimension", "value", "issue_type", "count", "baseline", "expected", "ratio",
                                          "p_value")} for a in found["alerts"][:20]]
     out["alerts_window"] = found["window"]

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.context import Runtime
 from api.errors import ApiError
-from api.routes.deps import PathId, cpu_bound, runtime
+from api.routes.deps import AuditDep, PathId, Rt, WeChatDep, cpu_bound
 from api.schemas import CaseOut, Strict
 from api.security import OPERATORS, allow
 from hotline.accounts import Principal
@@ -70,9 +70,8 @@ Param = Annotated[str | None, Query(max_length=128)]
 @router.get("", response_class=PlainTextResponse, dependencies=[Depends(from_wechat)],
             responses={403: {"description": "Bad signature or stale timestamp."},
                        503: {"description": "wechat_token is not set."}})
-def handshake(signature: Param = None, timestamp: Param = None, nonce: Param = None,
-              echostr: Annotated[str | None, Query(max_length=256)] = None,
-              rt: Runtime = Depends(runtime)) -> PlainTextResponse:
+def handshake(rt: Rt, signature: Param = None, timestamp: Param = None, nonce: Param = None,
+              echostr: Annotated[str | None, Query(max_length=256)] = None) -> PlainTextResponse:
     """WeChat's URL check (接入指南): echo `echostr` when the signature over token, timestamp and nonce matches."""
     try:
         _service(rt).verify_handshake(signature, timestamp, nonce, time.time())
@@ -91,9 +90,10 @@ _SUCCESS = "success"  # WeChat's "received, nothing to say" (no retry, nothing s
                               "description": "The passive reply XML, or `success`."},
                         400: {"description": "Malformed XML, wrong app id, bad ciphertext."},
                         403: {"description": "Bad signature or stale timestamp."}, 413: {"description": "Too large."}})
-async def receive(request: Request, signature: Param = None, timestamp: Param = None, nonce: Param = None,
+async def receive(request: Request, rt: Rt, signature: Param = None, timestamp: Param = None,
+                  nonce: Param = None,
                   openid: Param = None, encrypt_type: Annotated[str | None, Query(max_length=16)] = None,
-                  msg_signature: Param = None, rt: Runtime = Depends(runtime)) -> Response:
+                  msg_signature: Param = None) -> Response:
     """A message or event from WeChat (plaintext, compatible or safe mode). Answered once per MsgId: a retry
     gets the stored reply, or `success` while the first delivery is still being handled."""
     svc = _service(rt)
@@ -226,40 +226,42 @@ def _wechat_call(fn: Any, *args: Any) -> Any:
 
 
 @router.get("/conversations", response_model=ConversationList)
-def list_conversations(status: Literal["open", "closed", "all"] = "open", needs_reply: bool | None = None,
+def list_conversations(wechat: WeChatDep, status: Literal["open", "closed", "all"] = "open",
+                       needs_reply: bool | None = None,
                        case_id: int | None = Query(default=None, ge=1, le=2**31 - 1),
                        limit: int = Query(default=50, ge=1, le=200), offset: int = Query(default=0, ge=0, le=10**7),
-                       _: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> ConversationList:
+                       _: Principal = Depends(allow(*OPERATORS))) -> ConversationList:
     """Operators, staff, admin: WeChat conversations, those waiting for a person first (emergencies first)."""
-    items, total = rt.wechat.conversations.list(None if status == "all" else status, needs_reply, case_id,
+    items, total = wechat.conversations.list(None if status == "all" else status, needs_reply, case_id,
                                                 limit, offset)
     return ConversationList(total=total, items=[ConversationSummary(**i) for i in items])
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)
-def get_conversation(conversation_id: PathId, _: Principal = Depends(allow(*OPERATORS)),
-                     rt: Runtime = Depends(runtime)) -> dict:
+def get_conversation(conversation_id: PathId, wechat: WeChatDep,
+                     _: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: the messages (masked), the case, and every delivery attempt of each reply."""
-    return rt.wechat.conversations.get(conversation_id)
+    return wechat.conversations.get(conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/reply", response_model=OutboxOut, status_code=202,
              responses={409: {"description": "More than 48 hours since the user last wrote."},
                         503: {"description": "wechat_app_id / wechat_app_secret not set."}})
-def reply(conversation_id: PathId, body: WeChatReply, who: Principal = Depends(allow(*OPERATORS)),
-          rt: Runtime = Depends(runtime)) -> dict:
+def reply(conversation_id: PathId, body: WeChatReply, audit: AuditDep, wechat: WeChatDep,
+          who: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: reply to the worker. Queued (202) and sent through the customer-service API,
     retried with back-off; the attempts show on the conversation."""
-    out = _wechat_call(rt.wechat.conversations.reply, conversation_id, body.text, who.name)
-    rt.audit.record(who.name, who.role, "wechat_reply", f"wechat:{conversation_id}", detail={"outbox": out["id"]})
+    out = _wechat_call(wechat.conversations.reply, conversation_id, body.text, who.name)
+    audit.record(who.name, who.role, "wechat_reply", f"wechat:{conversation_id}", detail={"outbox": out["id"]})
     return out
 
 
 @router.post("/conversations/{conversation_id}/close", response_model=ConversationOut)
-def close(conversation_id: PathId, who: Principal = Depends(allow(*OPERATORS)), rt: Runtime = Depends(runtime)) -> dict:
+def close(conversation_id: PathId, audit: AuditDep, wechat: WeChatDep,
+          who: Principal = Depends(allow(*OPERATORS))) -> dict:
     """Operators, staff, admin: nothing left to answer; a new message from the user starts a new conversation."""
-    out = rt.wechat.conversations.close(conversation_id)
-    rt.audit.record(who.name, who.role, "wechat_close", f"wechat:{conversation_id}")
+    out = wechat.conversations.close(conversation_id)
+    audit.record(who.name, who.role, "wechat_close", f"wechat:{conversation_id}")
     return out
 
 
