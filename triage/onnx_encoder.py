@@ -2,8 +2,8 @@
 (fp32 export, cosine 1.0 to ~1e-6), about twice as fast for one query on 2 cores.
 
 The export is made at build time by ``models/e5_onnx.py`` (``jishibang models build``); this module only
-runs it: same prompts, same tokenisation (the model's ``tokenizer.json``, truncated at 512 tokens like
-sentence-transformers), mean pooling over the attention mask and L2 normalisation.
+runs it: same prompts, same tokenisation (the model's ``tokenizer.json``, or its compact form with the same ids:
+``triage.compact_tokenizer``; truncated at 512 tokens like sentence-transformers), mean pooling over the attention mask and L2 normalisation.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from triage.compact_tokenizer import CompactTokenizer
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -43,6 +45,9 @@ def _session(path: Path, threads: int, allow_spinning: bool = False) -> onnxrunt
     # tests or another session); measured here, spinning made single queries no faster.
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
     so.log_severity_level = 3  # warnings about unused initialisers etc. are noise here
+    # No memory arena: it keeps the largest activations ever seen (a 512-token note) for the life of the worker;
+    # measured here, ~30 MB less per worker and no slower.
+    so.enable_cpu_mem_arena = False
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
@@ -84,7 +89,7 @@ class OnnxEncoder:
             batch_size = 64 if self.model_file.name == ONNX_NAME else 1
         self.batch_size = batch_size
         self._session: onnxruntime.InferenceSession | None = None
-        self._tokenizer: Tokenizer | None = None
+        self._tokenizer: Tokenizer | CompactTokenizer | None = None
         self._settings: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -98,7 +103,11 @@ class OnnxEncoder:
             try:
                 manifest = json.loads((self.onnx_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
                 settings = manifest["encoder"]
-                tokenizer = load_tokenizer(self.onnx_dir / TOKENIZER_NAME, int(settings["max_seq_length"]))
+                max_length = int(settings["max_seq_length"])
+                # the compact vocabulary when `models build` wrote it (same ids, ~200 MB less per process)
+                tokenizer: Tokenizer | CompactTokenizer = (
+                    CompactTokenizer.load(self.onnx_dir, max_length)
+                    or load_tokenizer(self.onnx_dir / TOKENIZER_NAME, max_length))
                 session = _session(self.model_file, self.intra_op_num_threads, self.allow_spinning)
             except Exception as exc:  # onnxruntime and tokenizers raise their own kinds
                 raise OnnxEncoderError(
@@ -131,7 +140,10 @@ class OnnxEncoder:
         self.warm_up()
         assert self._tokenizer is not None
         prefix = self.prompts.get(prompt_name, "")
-        return [e.ids for e in self._tokenizer.encode_batch([prefix + t for t in texts])]
+        prompted = [prefix + t for t in texts]
+        if isinstance(self._tokenizer, CompactTokenizer):
+            return self._tokenizer.encode_batch(prompted)
+        return [e.ids for e in self._tokenizer.encode_batch(prompted)]
 
     def _run(self, rows: list[list[int]]) -> np.ndarray:
         """One padded batch -> mean-pooled, L2-normalised vectors (sentence-transformers' Pooling + Normalize)."""
