@@ -22,6 +22,7 @@ from api.security import make_limiter
 from api.settings import Settings, configure_logging, get_settings
 from triage.embedder import EmbedderError
 from triage.errors import ArtifactError
+from triage.process_memory import resident_mb, return_freed_memory
 
 log = logging.getLogger("jishibang.api")
 
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None, runtime: Callable[[], Runtime] 
             except Exception as exc:
                 state.index_error = str(exc)
                 log.error("search index not ready: %s", exc)
+        return_freed_memory()  # the loading peak (the triage model's fitted classifiers, parsed files) back to the OS
+        log.info("models loaded; resident memory %.0f MB", resident_mb() or 0)
         # The outbox of operator replies (None: not configured, or `jishibang worker` sends it).
         wechat_sender = wechat.start_sender(state.runtime) if settings.wechat_send_in_api else None
         yield

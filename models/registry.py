@@ -20,6 +20,7 @@ from triage import classifier as artifact
 from triage.embedder import Embedder
 from triage.errors import ArtifactError
 from triage.pipeline import Triager
+from triage.process_memory import return_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class ServedTriager:
             elif wanted and wanted != self._version:
                 try:
                     self._triager = load_triager(self.model_dir, self.embedder, wanted, serve_only=True)
+                    return_freed_memory()  # the old model and the new one's loading peak
                     log.info("triage model %s -> %s (CURRENT changed)", self._version, wanted)
                     self._version = wanted
                 except ArtifactError as exc:
