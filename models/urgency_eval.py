@@ -4,7 +4,8 @@ tuned them wrote.
 - The blind crisis set (triage/eval/blind: 175 emergencies, 70 of them passive or euphemistic ideation; 340
   hard negatives), written from the guidelines by people who had not seen the crisis corpus or the cue files:
   emergency recall (must be 1.0), false emergencies, recall per kind, false alarms per kind of negative, and the
-  messages themselves.
+  messages themselves. Later blind crisis sets (triage/eval/blind2 ...) are reported beside it, each written by
+  someone new before the tuning it judges.
 - The blind triage set (kb/eval/blind questions and call notes, labelled with urgency and every acceptable first
   referral): urgency accuracy and its confusion, emergencies whose only signal is an intensifier or idiom, and
   whether the first referral is one a supervisor accepts.
@@ -26,15 +27,32 @@ from triage.pipeline import Triager
 from triage.taxonomy import urgency_levels
 
 
-def load_blind_crisis() -> list[CrisisExample]:
-    folder = resources.files("triage").joinpath("eval").joinpath("blind")
+def load_blind_crisis(folder_name: str = "blind") -> list[CrisisExample]:
+    folder = resources.files("triage").joinpath("eval").joinpath(folder_name)
     out = []
     for name in ("crisis_positive.jsonl", "crisis_negative.jsonl"):
         for line in folder.joinpath(name).read_text(encoding="utf-8").splitlines():
             if line.strip():
                 r = json.loads(line)
-                out.append(CrisisExample(r["id"], r["text"], r["label"] == "emergency", r.get("kind"), "blind"))
+                out.append(CrisisExample(r["id"], r["text"], r["label"] == "emergency", r.get("kind"), folder_name))
     return out
+
+
+def blind_crisis_sets() -> list[str]:
+    """Every blind crisis set, oldest first: each written by someone new, before the tuning it judges
+    (triage/eval/blind*/README.md says who and when)."""
+    root = resources.files("triage").joinpath("eval")
+    return sorted((p.name for p in root.iterdir() if p.name.startswith("blind")
+                   and p.joinpath("crisis_positive.jsonl").is_file()), key=lambda n: (len(n), n))
+
+
+def _crisis_report(triager: Triager, crisis: list[CrisisExample]) -> dict[str, Any]:
+    report = eval_triage.danger_report(triager, crisis, keep_examples=40)
+    per_kind = report["per_kind"]
+    report["intensifier_or_idiom_only_flagged"] = (per_kind.get("hyperbole", {}).get("flagged", 0)
+                                                   + per_kind.get("idiom", {}).get("flagged", 0))
+    report["intensifier_or_idiom_messages"] = sum(1 for e in crisis if e.kind in ("hyperbole", "idiom"))
+    return report
 
 
 def triage_figures(triager: Triager, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -68,12 +86,8 @@ def triage_figures(triager: Triager, rows: list[dict[str, Any]]) -> dict[str, An
 def evaluate(triager: Triager, shared_dir: Path | None = None, blind: bool = True) -> dict[str, Any]:
     report: dict[str, Any] = {}
     if blind:
-        crisis = load_blind_crisis()
-        report["blind_crisis"] = eval_triage.danger_report(triager, crisis, keep_examples=40)
-        idioms = [e for e in crisis if e.kind in ("hyperbole", "idiom")]
-        report["blind_crisis"]["intensifier_or_idiom_only_flagged"] = report["blind_crisis"]["per_kind"].get(
-            "hyperbole", {}).get("flagged", 0) + report["blind_crisis"]["per_kind"].get("idiom", {}).get("flagged", 0)
-        report["blind_crisis"]["intensifier_or_idiom_messages"] = len(idioms)
+        for name in blind_crisis_sets():  # blind -> "blind_crisis", blind2 -> "blind2_crisis"
+            report[f"{name}_crisis"] = _crisis_report(triager, load_blind_crisis(name))
         rows = [r for r in load_blind() if r["kind"] in ("question", "call_note")]
         report["blind_triage"] = triage_figures(triager, rows)
     report["crisis_test_split"] = eval_triage.danger_report(triager, by_split(load_crisis())["test"])

@@ -5,7 +5,7 @@ features (the same TF-IDF and e5 features triage computes once) plus context fea
 ``triage/data/danger.yaml``: cue words by kind, and the context that changes what they mean (死 as an
 intensifier or in an idiom, negation, an event that is over, news or hearsay about others, quoted speech, a
 threat to a job rather than to a body, "right now"). It is trained on the crisis corpus written for it
-(triage/data/crisis/, 660 emergencies and 1,280 hard negatives) and the team corpus. Two operating points,
+(triage/data/crisis/, 990 emergencies and 1,969 hard negatives) and the team corpus. Two operating points,
 both from out-of-fold probabilities (models/train_danger.py): above the *danger* threshold the message is an
 emergency; between the *check* threshold (set so that every training emergency reaches it) and the danger
 threshold it is not an emergency, but the operator is prompted to ask one safety question ("check") and a
