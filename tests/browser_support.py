@@ -36,3 +36,27 @@ def chromium_browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def page_opener(browser: Any, base_url: str, **defaults: Any) -> Iterator[Any]:
+    """``open_page(**options)`` opens a page in a fresh context (``defaults`` and ``options`` go to
+    ``new_context``); on leaving, the contexts close and any uncaught script error or Content Security Policy
+    violation fails the test."""
+    contexts: list[Any] = []
+    problems: list[str] = []
+
+    def open_page(**options: Any) -> Any:
+        ctx = browser.new_context(base_url=base_url, locale="zh-CN", **{**defaults, **options})
+        ctx.set_default_timeout(20_000)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
+        page.on("console", lambda msg: problems.append(f"console: {msg.text}")
+                if msg.type == "error" and "Content Security Policy" in msg.text else None)
+        return page
+
+    yield open_page
+    for ctx in contexts:
+        ctx.close()
+    assert not problems, problems

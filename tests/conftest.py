@@ -124,10 +124,41 @@ class LiveServer:
         self.log_path = log_path
 
 
+def serve_process(env: dict[str, str], log_path: Path, workers: int = 1, ready: tuple[int, ...] = (200,),
+                  name: str = "server", timeout: float = 180) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start `jishibang serve` on a free port (output to ``log_path``) and wait until ``/readyz`` answers with one
+    of ``ready``; returns (url, process). The process is killed if it does not get there."""
+    port = free_port()
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([str(BIN / "jishibang"), "serve", "--port", str(port), "--workers", str(workers)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited early:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code in ready:
+                return url, proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"{name} did not become ready:\n{log_path.read_text()}")
+
+
+def sign_in(server: ApiServer, users: dict[str, str]) -> ApiServer:
+    """A token per role: ``users`` maps a role to a user name (all with PASSWORD)."""
+    for role, name in users.items():
+        r = httpx.post(f"{server.url}/v1/auth/login", json={"name": name, "password": PASSWORD}, timeout=30)
+        assert r.status_code == 200, r.text
+        server.tokens[role] = r.json()["token"]
+    return server
+
+
 @pytest.fixture
 def live_server(tmp_path: Path, local_model_dir: Path) -> Iterator[LiveServer]:
     """`jishibang serve` in a subprocess on a free port, with its own data dir."""
-    port = free_port()
     data = tmp_path / "data"
     copy_cached_vectors(data / "index" / "entries")
     env = {
@@ -137,23 +168,8 @@ def live_server(tmp_path: Path, local_model_dir: Path) -> Iterator[LiveServer]:
     }
     log_path = tmp_path / "server.log"
     record_artifacts(log_path, data)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(BIN / "jishibang"), "serve", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    url, proc = serve_process(env, log_path, ready=(200, 503), timeout=120)
     try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code in (200, 503):
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
         yield LiveServer(url, proc, log_path)
     finally:
         proc.terminate()
@@ -186,7 +202,6 @@ class ApiServer(LiveServer):
 
 
 def start_server(tmp: Path, model_dir: Path, extra_env: dict[str, str] | None = None, workers: int = 1) -> ApiServer:
-    port = free_port()
     data = tmp / "data"
     copy_cached_vectors(data / "index" / "entries")
     env = {**os.environ, "JISHIBANG_DATA_DIR": str(data), "JISHIBANG_MODEL_DIR": str(model_dir.parent),
@@ -199,29 +214,8 @@ def start_server(tmp: Path, model_dir: Path, extra_env: dict[str, str] | None = 
         assert done.returncode == 0, done.stderr
     log_path = tmp / "server.log"
     record_artifacts(log_path, data)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(BIN / "jishibang"), "serve", "--port", str(port), "--workers", str(workers)],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError(f"server did not become ready:\n{log_path.read_text()}")
-    server = ApiServer(url, proc, log_path, data)
-    for role, (name, _platform) in ROLES.items():
-        r = httpx.post(f"{url}/v1/auth/login", json={"name": name, "password": PASSWORD}, timeout=30)
-        assert r.status_code == 200, r.text
-        server.tokens[role] = r.json()["token"]
-    return server
+    url, proc = serve_process(env, log_path, workers)
+    return sign_in(ApiServer(url, proc, log_path, data), {role: name for role, (name, _p) in ROLES.items()})
 
 
 def stop_server(server: LiveServer) -> None:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from kb.slugs import slugify
-from tests.browser_support import chromium_browser, require_browser
+from tests.browser_support import chromium_browser, page_opener, require_browser
 from tests.conftest import PASSWORD, ROLES, ApiServer
 
 sync_api = require_browser()  # skips this module when chromium or playwright is missing
@@ -43,23 +43,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def new_page(browser: Any, api_server: ApiServer) -> Iterator[Callable[..., Any]]:
     """Pages in fresh contexts; the test fails on any uncaught script error or CSP violation."""
-    contexts = []
-    problems: list[str] = []
-
-    def open_page(**options: Any) -> Any:
-        ctx = browser.new_context(base_url=api_server.url, locale="zh-CN", **{**WIDE, **options})
-        ctx.set_default_timeout(20_000)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
-        page.on("console", lambda msg: problems.append(f"console: {msg.text}")
-                if msg.type == "error" and "Content Security Policy" in msg.text else None)
-        return page
-
-    yield open_page
-    for ctx in contexts:
-        ctx.close()
-    assert not problems, problems
+    with page_opener(browser, api_server.url, **WIDE) as open_page:
+        yield open_page
 
 
 def login(page: Any, role: str) -> None:

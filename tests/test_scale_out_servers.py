@@ -30,7 +30,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import BIN, PASSWORD, ApiServer, _throwaway_pg, copy_cached_vectors, free_port, record_artifacts, run_cli
+from tests.conftest import (BIN, PASSWORD, ApiServer, _throwaway_pg, copy_cached_vectors, record_artifacts,
+                            run_cli, serve_process, sign_in)
 
 pytestmark = [pytest.mark.model, pytest.mark.stress]
 
@@ -106,32 +107,12 @@ class Cluster:
     # --- the API machines ---------------------------------------------------------------------------
 
     def start_machine(self, name: str) -> ApiServer:
-        port = free_port()
         data = self.tmp / name
         log_path = self.tmp / f"{name}.log"
         record_artifacts(log_path, data)
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen([str(BIN / "jishibang"), "serve", "--port", str(port)], stdout=log,
-                                    stderr=subprocess.STDOUT, env={**self.env, "JISHIBANG_DATA_DIR": str(data)})
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited early:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        else:
-            proc.kill()
-            raise RuntimeError(f"{name} did not become ready:\n{log_path.read_text()}")
-        server = ApiServer(url, proc, log_path, data)
-        for role, user in (("staff", "t-staff"), ("admin", "t-admin"), ("operator", "t-operator")):
-            r = httpx.post(f"{url}/v1/auth/login", json={"name": user, "password": PASSWORD}, timeout=30)
-            assert r.status_code == 200, r.text
-            server.tokens[role] = r.json()["token"]
+        url, proc = serve_process({**self.env, "JISHIBANG_DATA_DIR": str(data)}, log_path, name=name)
+        server = sign_in(ApiServer(url, proc, log_path, data),
+                         {"staff": "t-staff", "admin": "t-admin", "operator": "t-operator"})
         self.machines[name] = server
         return server
 
