@@ -22,7 +22,7 @@ from api.security import make_limiter
 from api.settings import Settings, configure_logging, get_settings
 from triage.embedder import EmbedderError
 from triage.errors import ArtifactError
-from triage.process_memory import resident_mb, return_freed_memory
+from triage.process_memory import limit_malloc_arenas, resident_mb, return_freed_memory
 
 log = logging.getLogger("jishibang.api")
 
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, runtime: Callable[[], Runtime] 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limit_malloc_arenas()  # before the thread pool's threads allocate (triage.process_memory)
         configure_logging(settings)
         install_masking()
         settings.ensure_dirs()

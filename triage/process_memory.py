@@ -26,6 +26,19 @@ def resident_mb() -> float | None:
     return None
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """At most ``arenas`` glibc heaps. By default every thread that allocates may get its own (up to 8 per core);
+    a server's thread pool then spreads its garbage over many heaps that each keep their free pages, and the
+    worker grows for hours. Call before the threads start."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):
+        log.debug("mallopt is not available here")
+
+
 def return_freed_memory() -> None:
     """Collect garbage and give the heap's free pages back (a no-op where glibc is not the allocator)."""
     gc.collect()
