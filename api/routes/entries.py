@@ -16,13 +16,18 @@ from api.schemas import (EntryAction, EntryEdit, EntryList, EntryOut, EntrySumma
 from api.security import STAFF, allow
 from hotline.accounts import Principal
 from kb.errors import ConflictError, DuplicateError
-from kb.schema import EntryContent
+from kb.schema import STATUSES, EditableKind, EntryContent
 from kb.slugs import slugify
 from kb.store import EntryView
 from kb.transfer import export_entries, import_entries
+from kb.workflow import ACTIONS
 
 router = APIRouter(prefix="/v1/entries", tags=["staff: entries"])
 Staff = Depends(allow(*STAFF))
+# From their one definition in kb/, not repeated here: the statuses, and the workflow's transitions (the staff page
+# gets them from the same table through api/pages.py) plus "flag", which marks a published entry outdated.
+Status = Literal[STATUSES]  # type: ignore[valid-type]
+Action = Literal[(*ACTIONS, "flag")]  # type: ignore[valid-type]
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,10})"?$')
 _CONFLICTS = {409: {"description": "The version edited is not the current one."},
@@ -64,9 +69,8 @@ def _guarded(call, via_header: bool):  # type: ignore[no-untyped-def]
 
 
 @router.get("", response_model=EntryList)
-def list_entries(store: StoreDep, status: Literal["draft", "in_review", "published",
-                 "archived"] | None = None,
-                 kind: Literal["procedure", "faq", "past_case"] | None = None,
+def list_entries(store: StoreDep, status: Status | None = None,
+                 kind: EditableKind | None = None,
                  issue_type: str | None = Query(default=None, max_length=40),
                  q: str | None = Query(default=None, max_length=100, description="In title or slug."),
                  limit: int = Query(default=50, ge=1, le=500), offset: int = Query(default=0, ge=0, le=10**7),
@@ -107,7 +111,7 @@ def create_entry(body: NewEntry, response: Response, audit: AuditDep, store: Sto
 
 @router.get("/export", response_class=PlainTextResponse)
 def export(store: StoreDep, format: Literal["jsonl", "csv"] = "jsonl",
-           status: Literal["draft", "in_review", "published", "archived"] | None = None,
+           status: Status | None = None,
            _: Principal = Staff) -> PlainTextResponse:
     """Staff, admin: every entry (current working copy) as JSONL or CSV."""
     media = "application/x-ndjson" if format == "jsonl" else "text/csv"
@@ -196,7 +200,7 @@ def rollback(entry_id: PathId, body: Rollback, response: Response, audit: AuditD
 
 
 @router.post("/{entry_id}/{action}", response_model=EntryOut, responses=_CONFLICTS)
-def act(entry_id: PathId, action: Literal["submit", "approve", "reject", "archive", "restore", "flag"], body: EntryAction,
+def act(entry_id: PathId, action: Action, body: EntryAction,
         response: Response, request: Request, audit: AuditDep, store: StoreDep, if_match: str | None = Header(default=None, max_length=40),
         who: Principal = Staff) -> EntryOut:
     """Staff, admin: submit for review; approve (publishes it) or reject with a comment; archive; restore;
