@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from triage.files import sha256_file, write_text_atomic
+from triage.files import save_array, sha256_file, write_text_atomic
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -63,9 +63,7 @@ def write_compact(onnx_dir: Path) -> bool:
     keep = [i for i, (piece, _score) in enumerate(vocab) if i < SPECIALS or len(piece) == 1 or covered(piece)]
     full["model"]["vocab"] = [vocab[i] for i in keep]
     ids = np.asarray(keep, dtype=np.int32)
-    tmp_ids = onnx_dir / f".{IDS_NAME}.tmp.npy"
-    np.save(tmp_ids, ids)
-    tmp_ids.replace(onnx_dir / IDS_NAME)
+    save_array(onnx_dir / IDS_NAME, ids)
     write_text_atomic(onnx_dir / COMPACT_NAME, json.dumps(full, ensure_ascii=False))
     info = {"version": COMPACT_VERSION, "source_sha256": source_sha, "source_bytes": source.stat().st_size,
             "compact_bytes": (onnx_dir / COMPACT_NAME).stat().st_size, "pieces": len(keep), "of": len(vocab),

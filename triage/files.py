@@ -41,6 +41,13 @@ def save_vectors(path: Path, keys: np.ndarray, vectors: np.ndarray) -> None:
     tmp.replace(path)
 
 
+def save_array(path: Path, array: np.ndarray) -> None:
+    """An ``.npy`` file, written atomically."""
+    tmp = path.with_name(f".{path.stem}.{writer_id()}.tmp.npy")
+    np.save(tmp, array)
+    tmp.replace(path)
+
+
 def point_current(root: Path, name: str) -> None:
     """Point ``root/CURRENT`` at the version or build ``name``."""
     write_text_atomic(root / CURRENT, name + "\n")
