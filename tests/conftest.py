@@ -266,6 +266,8 @@ def bm25_ranking(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ranking model fitted once per session on a BM25-only index of the seed entries, without a triage model
     (its triage features are zero in fitting and in search alike). Any BM25 index of the seed entries accepts it
     (same dictionary, no vectors, same features)."""
+    if not SHARED.is_dir():  # its negatives (chinese_sts, teddycup2020) come from ../shared
+        pytest.skip(f"{SHARED} is missing: the ranking model's fit needs the shared data beside the repository")
     from kb.seeding import seed_text
     from kb.service import IndexManager
     from kb.transfer import import_entries
