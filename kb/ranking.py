@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from kb.errors import RankingModelError
+from kb.tree_model import TreeEnsemble, TreeModelError
 from triage.files import write_text_atomic
 
 TIERS = ("confident", "likely", "none")
@@ -62,19 +63,19 @@ class Linear:
 
 
 class Reranker:
-    """A LightGBM ranker (its own text format, kept inside the JSON) and the Platt sigmoid of its scores."""
+    """A LightGBM ranker (its own text format, kept inside the JSON) and the Platt sigmoid of its scores.
+
+    Trained with lightgbm; served by kb.tree_model (the same text evaluated with numpy, equal scores), so an
+    API worker never imports lightgbm and, through it, scikit-learn."""
 
     def __init__(self, model_text: str, a: float, b: float, features: Sequence[str]) -> None:
-        import lightgbm
-
         self.model_text = model_text
         self.a, self.b = float(a), float(b)
         self.features = tuple(features)
-        # One thread: a request ranks ~30 rows; OpenMP threads would only fight the API workers for cores.
-        self.booster = lightgbm.Booster(model_str=model_text)
+        self.trees = TreeEnsemble.from_text(model_text)
 
     def scores(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.predict(np.asarray(X, dtype=np.float64), num_threads=1), dtype=np.float64)
+        return self.trees.predict(np.asarray(X, dtype=np.float64))
 
     def probability(self, X: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-np.clip(self.a * self.scores(X) + self.b, -40, 40)))
@@ -143,7 +144,7 @@ class RankingModel:
                                         f"this code reads {cls.FILE_VERSION}: run `jishibang train search`")
             modes = {m: ModeModel(Reranker.from_dict(d["rerank"]), Linear.from_dict(d["decide"]), float(d["confident"]),
                                   float(d["likely"]), float(d.get("floor", 0.0))) for m, d in body["modes"].items()}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, TreeModelError) as exc:
             raise RankingModelError(f"{path.name} cannot be read: {exc}") from exc
         return cls(modes, body.get("record", {}), body.get("report"))
 
