@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from scipy.stats import poisson
+from scipy.special import pdtrc  # the Poisson survival function (scipy.stats.poisson.sf), without scipy.stats
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -87,7 +87,7 @@ def today() -> date:
 
 def p_value(count: int, expected: float) -> float:
     """P(X >= count) for X ~ Poisson(expected)."""
-    return float(poisson.sf(count - 1, expected))
+    return float(pdtrc(count - 1, expected)) if count > 0 else 1.0
 
 
 def detect(factory: sessionmaker[Session], as_of: date | None = None, rule: Rule = Rule(),

@@ -13,7 +13,6 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
 
 from kb.schema import EntryContent
 from kb.store import EntryStore, EntryView
@@ -83,6 +82,8 @@ def cluster(questions: list[dict[str, Any]], encode: EncodeFn, distance: float =
         vecs = encode(texts)
     else:
         vecs = encode(texts)
+        from sklearn.cluster import AgglomerativeClustering  # here: the API workers never cluster
+
         labels = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, metric="cosine",
                                          linkage="complete").fit_predict(vecs)
     out = []

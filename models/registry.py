@@ -36,9 +36,9 @@ def triage_root(model_dir: Path) -> Path:
 def load_triager(model_dir: Path, embedder: Embedder, version: str | None = None, serve_only: bool = False) -> Triager:
     """The current (or named) triage model with the embedder attached when its features need one.
     ``serve_only``: keep only the compiled classifiers (the service; see TriageModel.serve_only)."""
-    model = artifact.load(triage_root(model_dir), version, embedding_id=embedder.identity)
+    model = artifact.load(triage_root(model_dir), version, embedding_id=embedder.identity, serving=serve_only)
     if serve_only:
-        model.serve_only()
+        model.serve_only()  # a version without a serving form: the pickle, its sklearn classifiers dropped
     if model.needs_encoder:
         embedder.warm_up()
         model.attach_encoder(embedder.encode_queries)
@@ -154,7 +154,7 @@ def rollback(model_dir: Path, version: str, force: bool = False, embedding_id: s
         raise ArtifactError(f"no triage model version {version!r}; known: {', '.join(known) or 'none'}")
     if known[version]["status"] == "rejected" and not force:
         raise ArtifactError(f"{version} was rejected by the promotion gate; add --force to serve it anyway")
-    artifact.load(root, version, embedding_id=embedding_id)  # refuses what the service would refuse
+    artifact.load(root, version, embedding_id=embedding_id, serving=True)  # refuses what the service would refuse
     previous = artifact.current_version(root)
     artifact.set_current(root, version)
     record_event(model_dir, "rollback", version, previous=previous, forced=force)

@@ -1,28 +1,27 @@
 """The trained triage model: issue types (multi-label, calibrated) and urgency, saved with a manifest.
 
-An artifact is a directory ``<model_dir>/triage/<version>/`` holding ``model.joblib`` and
-``manifest.json`` (label set, data hash, library versions, metrics, file hash). Loading refuses an
-artifact whose manifest does not match the file, the label set or the libraries in use.
+An artifact is a directory ``<model_dir>/triage/<version>/`` holding ``model.joblib`` (the fitted sklearn
+objects, for training, evaluation and promotion), its serving form ``serving.npz`` + ``serving.json``
+(triage/serving_form.py: the same numbers, read without scikit-learn by the API workers) and
+``manifest.json`` (label set, data hash, library versions, metrics, file hashes). Loading refuses an
+artifact whose manifest does not match its files, the label set or the libraries in use.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import sklearn
-from sklearn.pipeline import Pipeline
-
 from scipy import sparse
 
 from triage.danger import KINDS, DangerReason, neutralise
 from triage.danger import context as danger_context
 from triage.errors import ArtifactError
-from triage.features import Encoder, attach_encoder, uses_embeddings
+from triage import serving_form
+from triage.serving_form import Encoder, ServingFeatures
 from triage.files import point_current, sha256_file
 from triage.linear import CompiledLinear, compile_multiclass, compile_ovr
 from triage.taxonomy import issue_types, urgency_levels
@@ -35,7 +34,7 @@ CURRENT_FILE = "CURRENT"
 class TriageModel:
     """Features + one calibrated binary classifier per issue type + an urgency classifier."""
 
-    features: Pipeline
+    features: Any  # the fitted sklearn Pipeline (triage/features.py), or its ServingFeatures
     issue_clf: Any
     urgency_clf: Any
     labels: list[str]
@@ -47,9 +46,18 @@ class TriageModel:
 
     @property
     def needs_encoder(self) -> bool:
+        if isinstance(self.features, ServingFeatures):
+            return self.features.uses_embeddings()
+        from triage.features import uses_embeddings
+
         return uses_embeddings(self.features)
 
     def attach_encoder(self, encoder: Encoder | None) -> None:
+        if isinstance(self.features, ServingFeatures):
+            self.features.attach_encoder(encoder)
+            return
+        from triage.features import attach_encoder
+
         attach_encoder(self.features, encoder)
 
     issue_fast: CompiledLinear | None = None
@@ -135,21 +143,25 @@ class Predictions:
     reasons: list[list[DangerReason]]  # the danger context's reasons per text
 
 
-def danger_words(features: Pipeline, normalised: list[str], X: Any = None) -> sparse.csr_matrix:
+def danger_words(features: Any, normalised: list[str], X: Any = None) -> sparse.csr_matrix:
     """The detector's word features: the pipeline's TF-IDF parts (char and word n-grams) read from the text with
     intensifiers neutralised (triage.danger.neutralise). Measured in 5-fold cross-validation, the e5 part added
     more false alarms at recall 1.0 than it removed, so the detector does not use it.
 
     ``X``: the pipeline's output for the same texts; when no text had anything to neutralise, its leading TF-IDF
     columns are these features already (the union puts char and word first), so nothing is transformed twice."""
-    steps = [(name, step) for name, step in features.named_steps["union"].transformer_list if name in ("char", "word")]
+    if isinstance(features, ServingFeatures):
+        steps = features.tfidf()
+        widths = [len(t.vocabulary) for t in steps]
+    else:
+        steps = [step for name, step in features.named_steps["union"].transformer_list if name in ("char", "word")]
+        widths = [len(step.vocabulary_) for step in steps]
     if not steps:
         return sparse.csr_matrix((len(normalised), 0))
     neutral = [neutralise(t) for t in normalised]
     if X is not None and neutral == list(normalised):
-        width = sum(len(step.vocabulary_) for _, step in steps)
-        return sparse.csr_matrix(X)[:, :width]
-    return sparse.hstack([step.transform(neutral) for _, step in steps], format="csr")
+        return sparse.csr_matrix(X)[:, :sum(widths)]
+    return sparse.hstack([step.transform(neutral) for step in steps], format="csr")
 
 
 def danger_matrix(X: Any, ctx: np.ndarray, weight: float) -> sparse.csr_matrix:
@@ -176,8 +188,34 @@ def decide_labels(probs: np.ndarray, labels: list[str], thresholds: dict[str, fl
 def library_versions() -> dict[str, str]:
     import jieba
     import scipy
+    import sklearn
 
     return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "scipy": scipy.__version__, "jieba": jieba.__version__}
+
+
+# What the serving form keeps besides the features and the classifiers: thresholds and settings.
+_FITTED = {"features", "issue_clf", "urgency_clf", "manifest", "issue_fast", "urgency_fast", "danger_clf", "kind_clf"}
+
+
+def write_serving_form(model: TriageModel, d: Path) -> bool:
+    """Write ``serving.npz`` / ``serving.json`` into ``d``; False (nothing written) when a classifier cannot be
+    compiled (a label never seen in training), and the service then loads the pickle."""
+    try:
+        compiled = {"issue": compile_ovr(model.issue_clf, model.labels), "urgency": compile_multiclass(model.urgency_clf)}
+    except AttributeError:
+        return False
+    scalars = {f.name: getattr(model, f.name) for f in fields(model) if f.name not in _FITTED}
+    serving_form.write(d, ServingFeatures.from_pipeline(model.features), compiled,
+                       {"danger": model.danger_clf, "kind": model.kind_clf}, scalars)
+    return True
+
+
+def _load_serving_form(d: Path, manifest: dict[str, Any]) -> TriageModel:
+    features, compiled, linears, scalars = serving_form.read(d)
+    model = TriageModel(features=features, issue_clf=None, urgency_clf=None, manifest=manifest,
+                        issue_fast=compiled["issue"], urgency_fast=compiled["urgency"],
+                        danger_clf=linears.get("danger"), kind_clf=linears.get("kind"), **scalars)
+    return model
 
 
 def save(model: TriageModel, root: Path, version: str, manifest: dict[str, Any], make_current: bool = True) -> Path:
@@ -185,8 +223,11 @@ def save(model: TriageModel, root: Path, version: str, manifest: dict[str, Any],
     target = root / version
     tmp = root / f".{version}.tmp"
     tmp.mkdir(parents=True, exist_ok=False)
+    import joblib
+
     encoder_backup = [getattr(s, "encoder_", None) for _, s in model.features.named_steps["union"].transformer_list]
     model.manifest = {}
+    write_serving_form(model, tmp)
     model.issue_fast = model.urgency_fast = None  # derived on load; the file keeps only what was fitted
     joblib.dump(model, tmp / "model.joblib", compress=3)
     for (_, s), enc in zip(model.features.named_steps["union"].transformer_list, encoder_backup):
@@ -200,6 +241,8 @@ def save(model: TriageModel, root: Path, version: str, manifest: dict[str, Any],
         "variant": model.variant,
         "libraries": library_versions(),
         "model_sha256": sha256_file(tmp / "model.joblib"),
+        "serving_sha256": {name: sha256_file(tmp / name) for name in (serving_form.ARRAYS_FILE, serving_form.META_FILE)
+                           if (tmp / name).exists()},
         **manifest,
     }
     (tmp / "manifest.json").write_text(json.dumps(full, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -240,8 +283,11 @@ def list_versions(root: Path) -> list[dict[str, Any]]:
     return out
 
 
-def load(root: Path, version: str | None = None, embedding_id: str | None = None) -> TriageModel:
-    """Load a saved model, refusing one that does not match this code, its file or the label set."""
+def load(root: Path, version: str | None = None, embedding_id: str | None = None, serving: bool = False) -> TriageModel:
+    """Load a saved model, refusing one that does not match this code, its files or the label set.
+
+    ``serving``: read the serving form (no scikit-learn; the classifiers compiled, predictions equal) when the
+    version has one; otherwise, and for training, evaluation and promotion, the pickled sklearn model."""
     version = version or current_version(root)
     if not version:
         raise ArtifactError(f"no triage model under {root}: run `jishibang train triage`")
@@ -250,19 +296,34 @@ def load(root: Path, version: str | None = None, embedding_id: str | None = None
         manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"triage model {version}: unreadable manifest ({exc})") from exc
+    served = manifest.get("serving_sha256") or {}
+    use_serving = serving and set(served) == {serving_form.ARRAYS_FILE, serving_form.META_FILE}
     problems = []
     if manifest.get("format_version") != FORMAT_VERSION:
         problems.append(f"format {manifest.get('format_version')} != {FORMAT_VERSION}")
     if manifest.get("labels") != issue_types():
         problems.append("label set differs from the taxonomy")
-    if manifest.get("libraries", {}).get("scikit-learn") != sklearn.__version__:
-        problems.append(f"trained with scikit-learn {manifest.get('libraries', {}).get('scikit-learn')}, running {sklearn.__version__}")
+    if not use_serving:
+        import sklearn  # the pickle holds sklearn objects: only the version that wrote it reads it faithfully
+
+        trained_with = manifest.get("libraries", {}).get("scikit-learn")
+        if trained_with != sklearn.__version__:
+            problems.append(f"trained with scikit-learn {trained_with}, running {sklearn.__version__}")
     if embedding_id and manifest.get("embedding_id") and manifest["embedding_id"] != embedding_id:
         problems.append("trained with a different embedding model")
-    if not problems and sha256_file(d / "model.joblib") != manifest.get("model_sha256"):
-        problems.append("model file does not match its manifest (corrupt or replaced)")
+    if not problems:
+        files = served if use_serving else {"model.joblib": manifest.get("model_sha256")}
+        if any(not (d / name).exists() or sha256_file(d / name) != digest for name, digest in files.items()):
+            problems.append("model file does not match its manifest (corrupt or replaced)")
     if problems:
         raise ArtifactError(f"refusing triage model {version}: " + "; ".join(problems))
+    if use_serving:
+        try:
+            return _load_serving_form(d, manifest)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ArtifactError(f"refusing triage model {version}: unreadable serving form ({exc})") from exc
+    import joblib
+
     model: TriageModel = joblib.load(d / "model.joblib")
     model.manifest = manifest
     model.compile()

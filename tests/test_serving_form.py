@@ -1,0 +1,93 @@
+"""The triage model's serving form (triage/serving_form.py) predicts what the pickled sklearn model predicts,
+and loading it imports no scikit-learn."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+from triage import classifier as artifact
+from triage.errors import ArtifactError
+from triage.normalize import normalize
+from triage.serving_form import char_wb_ngrams
+
+ROOT = REPO / "models" / "artifacts" / "triage"
+
+
+def _encoder(texts: list[str]) -> np.ndarray:
+    """A deterministic stand-in for e5: both forms must turn the same vectors into the same features."""
+    out = np.zeros((len(texts), 384), dtype=np.float32)
+    for i, t in enumerate(texts):
+        out[i] = np.random.default_rng(abs(hash(t)) % (2**32)).normal(size=384)
+    return out
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The served model, saved again through triage.classifier.save (which writes both forms)."""
+    version = artifact.current_version(ROOT)
+    if not version:
+        pytest.skip("no trained triage model (make models)")
+    model = artifact.load(ROOT, version)
+    root = tmp_path_factory.mktemp("triage")
+    artifact.save(model, root, "v1", {"embedding_id": model.manifest.get("embedding_id")})
+    return root
+
+
+def _texts() -> list[str]:
+    rows = [json.loads(line) for line in (REPO / "triage" / "data" / "corpus" / "team_a.jsonl").open(encoding="utf-8")]
+    extra = ["", "   ", "ＡＢＣ abc  Abc", "累死了" * 40, "我唔想再做落去啦，冇意思", "救命！！他拿刀", "押金 押金 押金"]
+    return [r["text"] for r in rows[::3]] + extra
+
+
+def test_serving_form_predicts_what_the_pickle_predicts(saved: Path) -> None:
+    pickled = artifact.load(saved, "v1")
+    served = artifact.load(saved, "v1", serving=True)
+    assert type(served.features).__name__ == "ServingFeatures" and served.issue_clf is None
+    for m in (pickled, served):
+        m.attach_encoder(_encoder)
+    texts = _texts()
+    normalised = [normalize(t) for t in texts]
+    a, b = pickled.predict(texts, normalised), served.predict(texts, normalised)
+    np.testing.assert_allclose(b.issue, a.issue, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(b.urgency, a.urgency, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(b.danger, a.danger, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(b.kinds, a.kinds, rtol=0, atol=1e-9)
+    assert served.urgency_classes == pickled.urgency_classes
+    for name in ("labels", "thresholds", "abstain_threshold", "danger_threshold", "danger_threshold_cue",
+                 "check_threshold", "check_threshold_cue", "context_weight", "urgency_bias", "variant"):
+        assert getattr(served, name) == getattr(pickled, name), name
+
+
+def test_loading_the_serving_form_imports_no_sklearn(saved: Path) -> None:
+    code = ("import sys; from pathlib import Path; from triage import classifier; import triage.pipeline; "
+            f"classifier.load(Path({str(saved)!r}), 'v1', serving=True); "
+            "print(sorted(m for m in ('sklearn', 'lightgbm', 'joblib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_changed_serving_file_is_refused(saved: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "triage"
+    shutil.copytree(saved, root)
+    meta = root / "v1" / "serving.json"
+    meta.write_text(meta.read_text(encoding="utf-8").replace('"weight": 1', '"weight": 2'), encoding="utf-8")
+    with pytest.raises(ArtifactError, match="does not match"):
+        artifact.load(root, "v1", serving=True)
+    artifact.load(root, "v1")  # the pickle is untouched and still loads for training and evaluation
+
+
+def test_char_wb_ngrams_match_sklearn() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    analyse = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3)).build_analyzer()
+    for text in ["", " a ", "押金不退", "abc  de\tf", "x", "多 空格   之间", "ab"]:
+        assert char_wb_ngrams(text.lower(), 1, 3) == analyse(text)
