@@ -30,11 +30,20 @@ from hotline.assist import Assistant
 BLIND_FILES = ("worker_questions_a.jsonl", "worker_questions_b.jsonl", "call_notes.jsonl")
 
 
-def load_blind() -> list[dict[str, Any]]:
-    folder = resources.files("kb").joinpath("eval").joinpath("blind")
+def blind_sets() -> list[str]:
+    """Every blind answer set under kb/eval, oldest first (blind, blind3, ...): each written by someone new before
+    the tuning it judges (kb/eval/README.md says who and when)."""
+    root = resources.files("kb").joinpath("eval")
+    return sorted((p.name for p in root.iterdir() if p.name.startswith("blind") and p.is_dir()),
+                  key=lambda n: (len(n), n))
+
+
+def load_blind(name: str = "blind") -> list[dict[str, Any]]:
+    folder = resources.files("kb").joinpath("eval").joinpath(name)
+    files = BLIND_FILES if name == "blind" else sorted(p.name for p in folder.iterdir() if p.name.endswith(".jsonl"))
     out: list[dict[str, Any]] = []
-    for name in BLIND_FILES:
-        out += [json.loads(line) for line in folder.joinpath(name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    for file in files:
+        out += [json.loads(line) for line in folder.joinpath(file).read_text(encoding="utf-8").splitlines() if line.strip()]
     return out
 
 
@@ -81,8 +90,10 @@ def run_workers(assistant: Assistant, rows: list[dict[str, Any]], desc: str) -> 
     return [assistant.faq(r["text"], record=False) for r in tqdm(rows, desc=desc, leave=False)]
 
 
-def evaluate(assistant: Assistant, shared_dir: Path | None = None, rows: Iterable[dict[str, Any]] | None = None) -> dict[str, Any]:
-    rows = list(rows) if rows is not None else load_blind()
+def evaluate(assistant: Assistant, shared_dir: Path | None = None, rows: Iterable[dict[str, Any]] | None = None,
+             blind_set: str = "blind") -> dict[str, Any]:
+    """One blind set's figures (``rows``, else the set named ``blind_set``), and lawbench's when ``shared_dir``."""
+    rows = list(rows) if rows is not None else load_blind(blind_set)
     questions = [r for r in rows if r["kind"] == "question"]
     noise = [r for r in rows if r["kind"] in ("greeting", "off_topic", "degenerate")]
     notes = [r for r in rows if r["kind"] == "call_note"]

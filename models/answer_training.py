@@ -43,6 +43,8 @@ from kb.ranking import Linear, ModeModel, RankingModel, Reranker, standardise
 from kb.search import DECISION_FEATURES, RERANK_FEATURES, Candidate, Searcher, TriageView
 from triage.pipeline import TriageResult
 
+OUTSIDE_FILE = "queries_outside.jsonl"
+
 # Greetings must not get a confident entry: the FAQ answers them with "describe your problem / call 12351".
 GREETINGS = ["你好", "在吗", "你好在吗", "有人吗", "喂", "谢谢", "好的", "嗯嗯", "哈哈哈", "👍", "早上好", "晚安",
              "你是机器人吗", "转人工", "测试一下", "？？", "ok", "收到", "辛苦了", "再见", "您好", "请问", "hi", "在不在"]
@@ -87,6 +89,7 @@ class LabelledQuery:
     preferred: int | None = None
     leave_out: bool = False  # the text is a row of the index: search with that row left out
     source: str = "calibration"  # calibration | paraphrase | negative
+    file: str = ""  # the calibration file it came from (queries_outside: written without seeing the entries)
 
 
 def acceptable_slugs(q: dict[str, Any]) -> tuple[list[str], str | None]:
@@ -112,7 +115,7 @@ def labelled_queries(searcher: Searcher, shared_dir: Path, paraphrases: bool = T
             rel = frozenset(by_slug[s] for s in slugs if s in by_slug)
             if slugs and not rel:
                 continue  # its entries are not published in this index
-            out.append(LabelledQuery(q["query"], rel, by_slug.get(preferred) if preferred else None))
+            out.append(LabelledQuery(q["query"], rel, by_slug.get(preferred) if preferred else None, file=p.name))
     if paraphrases:
         rows = searcher.build.rows
         out += [LabelledQuery(t, frozenset([int(p)]), int(p), leave_out=True, source="paraphrase")
@@ -305,6 +308,10 @@ def fit(searcher: Searcher, collected: Collected, record: dict[str, Any], *, C: 
         rerankers = [per_fold[id(m)] for m in fold_models]
         calib = [i for i, d in enumerate(data) if d.query.source != "paraphrase"]
         report[mode] = {"calibration_out_of_fold": ranking_metrics([data[i] for i in calib], [rerankers[i] for i in calib])}
+        # The same for the queries written by people who had not seen the entries: closest to real callers.
+        outside = [i for i in calib if data[i].query.file == OUTSIDE_FILE]
+        if outside:
+            report[mode]["outside_out_of_fold"] = ranking_metrics([data[i] for i in outside], [rerankers[i] for i in outside])
         Xd, yd, kept = _decision_rows(searcher, data, rerankers)
         kept_idx = {g: i for i, g in enumerate(groups)}
         dgroups = np.array(kept)

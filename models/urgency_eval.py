@@ -8,7 +8,8 @@ tuned them wrote.
   someone new before the tuning it judges.
 - The blind triage set (kb/eval/blind questions and call notes, labelled with urgency and every acceptable first
   referral): urgency accuracy and its confusion, emergencies whose only signal is an intensifier or idiom, and
-  whether the first referral is one a supervisor accepts.
+  whether the first referral is one a supervisor accepts. Later blind answer sets (kb/eval/blind2 ...) carry the
+  same labels and are reported beside it (``blind2_triage``).
 - The crisis corpus's and the team corpus's held-out test splits, for comparison.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from models import eval_triage
-from models.answer_eval import load_blind
+from models.answer_eval import blind_sets, load_blind
 from models.crisis_data import CrisisExample, by_split, load_crisis
 from triage.pipeline import Triager
 from triage.taxonomy import urgency_levels
@@ -88,7 +89,8 @@ def evaluate(triager: Triager, shared_dir: Path | None = None, blind: bool = Tru
     if blind:
         for name in blind_crisis_sets():  # blind -> "blind_crisis", blind2 -> "blind2_crisis"
             report[f"{name}_crisis"] = _crisis_report(triager, load_blind_crisis(name))
-        rows = [r for r in load_blind() if r["kind"] in ("question", "call_note")]
-        report["blind_triage"] = triage_figures(triager, rows)
+        for name in blind_sets():  # the blind answer sets carry urgency and referral labels too
+            rows = [r for r in load_blind(name) if r["kind"] in ("question", "call_note")]
+            report[f"{name}_triage"] = triage_figures(triager, rows)
     report["crisis_test_split"] = eval_triage.danger_report(triager, by_split(load_crisis())["test"])
     return report

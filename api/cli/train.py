@@ -184,11 +184,14 @@ def eval_urgency_cmd(
 def eval_answers_cmd() -> None:
     """Worker answers and operator suggestions end to end on the blind set (kb/eval/blind) and the real lawbench
     labour consultations: acceptable first, wrong confident answers, tiers, banner, by channel (JSON)."""
-    from models.answer_eval import evaluate
+    from models.answer_eval import blind_sets, evaluate
 
     rt = _runtime()
     rt.index.load_or_build(_bar())
-    _print_json(evaluate(rt.assistant, rt.settings.shared_dir))
+    report = evaluate(rt.assistant, rt.settings.shared_dir)
+    # Later blind sets (kb/eval/blind3 ...), each written for the work after the one before it, side by side.
+    report["later_blind_sets"] = {name: evaluate(rt.assistant, blind_set=name) for name in blind_sets() if name != "blind"}
+    _print_json(report)
 
 
 @eval_app.command("gaps", epilog="Example: jishibang eval gaps")
