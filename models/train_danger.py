@@ -25,6 +25,11 @@ from triage.pii import mask
 DANGER_CS = (4.0, 16.0)
 NOW_RECALL = 0.98  # the emergency flag's share of training emergencies (out of fold); the rest reach "check"
 CONTEXT_WEIGHT = 1.0
+# The safety-check band reaches below the lowest training emergency by this factor. That lowest probability is one
+# message's (an extreme of ~1,000): a new writer's hardest message lands below it often enough (the blind crisis sets
+# showed it: a retraining that moved it from 0.030 to 0.060 left a passive ideation at 0.045 with no check at all).
+# A check costs the operator one safety question and shows a worker where support is; a missed crisis costs a life.
+CHECK_MARGIN = 0.5
 
 
 @dataclass
@@ -80,6 +85,14 @@ def _thresholds(p: np.ndarray, y: np.ndarray, cue: np.ndarray, recall: float) ->
     return plain, with_cue, false_alarms
 
 
+def check_thresholds(p: np.ndarray, y: np.ndarray, cue: np.ndarray, margin: float = CHECK_MARGIN
+                     ) -> tuple[float, float, float]:
+    """(plain, with cue, share of non-emergencies checked): ``margin`` times each group's lowest emergency."""
+    plain, with_cue, _ = _thresholds(p, y, cue, 1.0)
+    plain, with_cue = plain * margin, with_cue * margin
+    return plain, with_cue, float((p >= np.where(cue, with_cue, plain))[~y].mean()) if (~y).any() else 0.0
+
+
 def fit_danger(features: Any, train: Sequence[CrisisExample], val: Sequence[CrisisExample],
                Cs: Sequence[float] = DANGER_CS, weight: float = CONTEXT_WEIGHT, folds: int = 5,
                now_recall: float = NOW_RECALL) -> DangerFit:
@@ -87,7 +100,8 @@ def fit_danger(features: Any, train: Sequence[CrisisExample], val: Sequence[Cris
     ~900 emergencies, not ~150, so the hardest message of one small split does not set them by chance
     (measured: thresholds from validation alone gave 0.958 recall on the held-out crisis test split).
     Two operating points per group (messages where a cue word fired outside intensifiers, and the rest):
-    the *check* threshold flags every emergency; the *danger* threshold ``now_recall`` of them. Measured out of
+    the *check* threshold flags every emergency (and ``CHECK_MARGIN`` below the lowest); the *danger* threshold
+    ``now_recall`` of them. Measured out of
     fold: recall 1.0 alone flagged ~19% of the team corpus's non-emergencies, 0.98 flags ~5% and the ~2% it
     misses still reach the check band. The C with the fewest false emergencies wins; the served detector is
     then fitted on both splits."""
@@ -106,7 +120,7 @@ def fit_danger(features: Any, train: Sequence[CrisisExample], val: Sequence[Cris
         for tr, te in StratifiedKFold(folds, shuffle=True, random_state=7).split(np.zeros(len(y)), y):
             p[te] = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
         plain, with_cue, false_alarms = _thresholds(p, y, cue, now_recall)
-        check_plain, check_cue, check_rate = _thresholds(p, y, cue, 1.0)
+        check_plain, check_cue, check_rate = check_thresholds(p, y, cue)
         tried.append({"C": C, "threshold": round(plain, 4), "threshold_cue": round(with_cue, 4),
                       "oof_false_alarm_rate": round(false_alarms, 4), "check_threshold": round(check_plain, 4),
                       "check_threshold_cue": round(check_cue, 4), "oof_check_rate": round(check_rate, 4)})

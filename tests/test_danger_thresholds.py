@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from models.train_danger import _thresholds
+from models.train_danger import CHECK_MARGIN, _thresholds, check_thresholds
 
 
 def test_check_point_reaches_every_emergency_and_the_danger_point_its_share() -> None:
@@ -35,3 +35,16 @@ def test_a_group_without_emergencies_falls_back() -> None:
     plain, with_cue, _ = _thresholds(p, y, cue, 1.0)
     assert plain == 0.9 and with_cue == plain  # no emergency with a cue: the plain threshold serves both
     assert min(_thresholds(p, np.zeros(3, dtype=bool), cue, 1.0)[:2]) > 1.0  # no emergencies: never flags
+
+
+def test_the_check_band_reaches_below_the_lowest_emergency() -> None:
+    rng = np.random.default_rng(1)
+    p = np.concatenate([rng.uniform(0.1, 1.0, 100), rng.uniform(0.0, 0.5, 400)])
+    y = np.array([True] * 100 + [False] * 400)
+    cue = np.zeros(500, dtype=bool)
+    cue[::4] = True
+    plain, with_cue, rate = check_thresholds(p, y, cue)
+    assert 0 < CHECK_MARGIN < 1
+    assert plain == CHECK_MARGIN * p[y & ~cue].min() and with_cue == CHECK_MARGIN * p[y & cue].min()
+    assert rate == (p >= np.where(cue, with_cue, plain))[~y].mean()
+    assert rate >= _thresholds(p, y, cue, 1.0)[2]  # a lower band checks at least as many
