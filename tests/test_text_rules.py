@@ -31,6 +31,17 @@ def test_normalize_folds_fullwidth_traditional_and_cantonese() -> None:
     assert normalize("佢哋而家喺度打我") == "他们现在在度打我"
 
 
+@pytest.mark.parametrize(("text", "folded"), [
+    ("劳动仲裁唔使钱㗎", "劳动仲裁不用钱㗎"),  # 仲 -> 还 must not turn arbitration into 还裁
+    ("仲裁输咗，我仲可唔可以再告？几耐之内要搞", "仲裁输了,我还可不可以再告?多久之内要搞"),
+    ("嗰啲人", "那些人"),  # opencc writes 嗰 as 𠮶 before the table runs
+    ("點樣申請勞動仲裁", "怎样申请劳动仲裁"),
+    ("驿站有冇得叉电", "驿站有没得充电"),
+])
+def test_cantonese_folding_keeps_mandarin_words_whole(text: str, folded: str) -> None:
+    assert normalize(text) == folded
+
+
 def test_segmenter_uses_domain_dictionary_and_synonyms() -> None:
     words = Segmenter()("骑士被封号了，美团众包站长不退押金")
     assert "骑手" in words and "封号" in words and "美团众包" in words and "押金" in words
@@ -99,6 +110,13 @@ def test_arbitration_clock_without_a_date_has_no_due_date() -> None:
     found = deadlines.find(["pay_settlement"], "工资没发", ents("工资没发"), NOW.date())
     assert {d.id for d in found} >= {"labour_arbitration_limitation"}
     assert all(d.due is None for d in found)
+
+
+def test_arbitration_rules_fire_on_normalised_text() -> None:
+    """Rules are matched on normalised text: when 仲 was folded to 还 everywhere, no rule naming 仲裁 could fire."""
+    text = "上个月1号仲裁已经受理了，到现在还没开庭"
+    found = {d.id for d in deadlines.find(["legal_consult"], normalize(text), ents(text), NOW.date())}
+    assert "arbitration_award" in found
 
 
 def test_every_deadline_basis_resolves_to_a_statute_article() -> None:
