@@ -97,15 +97,17 @@ class TfidfTable:
             indptr.append(len(indices))
         values = np.asarray(data, dtype=np.float64)
         cols_arr = np.asarray(indices, dtype=np.int32)
+        rows_ptr = np.asarray(indptr, dtype=np.int32)
         if self.sublinear_tf:
             values = np.log(values) + 1.0
         values *= self.idf[cols_arr]
-        X = sparse.csr_matrix((values, cols_arr, np.asarray(indptr, dtype=np.int32)), shape=(len(texts), len(self.idf)))
-        if self.norm == "l2":
-            norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+        if self.norm == "l2" and len(values):
+            # Row norms on the arrays themselves: a sparse diagonal product cost more than the rest of the transform.
+            row_of = np.repeat(np.arange(len(texts)), np.diff(rows_ptr))
+            norms = np.sqrt(np.bincount(row_of, weights=values * values, minlength=len(texts)))
             norms[norms == 0.0] = 1.0
-            X = sparse.csr_matrix(sparse.diags(1.0 / norms) @ X)
-        return X
+            values /= norms[row_of]
+        return sparse.csr_matrix((values, cols_arr, rows_ptr), shape=(len(texts), len(self.idf)))
 
 
 @dataclass
