@@ -40,3 +40,19 @@ def test_bench_triage_reports_the_served_and_the_fp32_encoder(local_model_dir) -
     for row in (served, fp32, tfidf):
         assert row["messages"] == 50 and 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
     assert set(report["served_over_fp32"]) == {"p50_ms", "p95_ms", "mean_ms"}
+
+
+@pytest.mark.stress  # a benchmark's smoke test, like the one above
+def test_bench_profile_writes_a_flame_chart_per_path(local_model_dir, tmp_path) -> None:
+    built = REPO / "models" / "artifacts"
+    if not (built / "triage" / "CURRENT").exists():
+        pytest.skip("no trained triage model: run `make models`")
+    env = {"JISHIBANG_MODEL_DIR": str(built), "JISHIBANG_DATA_DIR": str(tmp_path / "data")}
+    done = run_cli("bench", "profile", "--calls", "10", env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    for path in ("suggest", "faq", "live"):
+        row = report[path]
+        assert row["p50_ms"] > 0 and (tmp_path / "data" / "reports" / f"profile-{path}.html").exists()
+        assert set(row["share_of_time"]) == {"encoder", "search", "triage", "database", "other"}
+        assert abs(sum(row["share_of_time"].values()) - 1.0) < 0.01
