@@ -250,8 +250,16 @@ def ranking_metrics(data: Sequence[QueryData], rerankers: Sequence[Reranker]) ->
             "preferred@1": round(p1 / n, 4) if n else 0.0, "fused_acceptable@1": round(f1 / n, 4) if n else 0.0}
 
 
+def _lowest_confident(p: np.ndarray, right: np.ndarray, grid: np.ndarray, max_wrong_confident: float) -> float:
+    for t in grid:
+        sel = p >= t
+        if sel.sum() >= 10 and (1 - right[sel].mean()) <= max_wrong_confident:
+            return float(t)
+    return 0.995
+
+
 def choose_thresholds(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, max_wrong_confident: float,
-                      max_likely_loss: float) -> tuple[float, float, dict[str, Any]]:
+                      max_likely_loss: float, strict: np.ndarray | None = None) -> tuple[float, float, dict[str, Any]]:
     """``p``: out-of-fold decision scores; ``right``: the first entry is acceptable; ``answerable``: the
     query has an acceptable entry at all.
 
@@ -259,14 +267,13 @@ def choose_thresholds(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, 
     any answer to a query nothing answers) are at most ``max_wrong_confident`` of the confident answers.
     ``likely``: the highest score that still offers (at least as a hedge) all but ``max_likely_loss`` of the
     right first entries that the lowest threshold offers: below it, off-topic input gets the hand-off.
+    ``strict``: a subset (the queries written by people who never saw the entries) on which the confident bound
+    must hold as well: the team's own queries share the entries' words and would let the threshold sink.
     """
     grid = np.round(np.arange(0.02, 0.996, 0.005), 3)
-    confident = 0.995
-    for t in grid:
-        sel = p >= t
-        if sel.sum() >= 10 and (1 - right[sel].mean()) <= max_wrong_confident:
-            confident = float(t)
-            break
+    confident = _lowest_confident(p, right, grid, max_wrong_confident)
+    if strict is not None and strict.any():
+        confident = max(confident, _lowest_confident(p[strict], right[strict], grid, max_wrong_confident))
     right_ans = right & answerable
     best = (right_ans & (p >= grid[0])).mean()
     likely = float(grid[0])
@@ -282,6 +289,9 @@ def choose_thresholds(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, 
         "off_topic_confident": round(float((p[off] >= confident).mean()), 4) if off.any() else None,
         "off_topic_likely_or_better": round(float((p[off] >= likely).mean()), 4) if off.any() else None,
     }
+    if strict is not None and strict.any() and (p[strict] >= confident).any():
+        report["strict_confident_wrong_share"] = round(float(1 - right[strict & (p >= confident)].mean()), 4)
+        report["strict_confident_share_answerable"] = round(float((p[strict & answerable] >= confident).mean()), 4)
     return confident, likely, report
 
 
@@ -317,6 +327,7 @@ def fit(searcher: Searcher, collected: Collected, record: dict[str, Any], *, C: 
         dgroups = np.array(kept)
         answerable = np.array([bool(data[kept_idx[g]].query.acceptable) for g in kept])
         source = np.array([data[kept_idx[g]].query.source for g in kept])
+        outside = np.array([data[kept_idx[g]].query.file == OUTSIDE_FILE for g in kept])
         # Decision scores out of fold too, for the thresholds; the paraphrase rows are the entries' own
         # words and would make the decision look surer than it is on real questions: thresholds are
         # chosen on the calibration and negative queries only.
@@ -327,7 +338,7 @@ def fit(searcher: Searcher, collected: Collected, record: dict[str, Any], *, C: 
             model = _fit_linear(Xd[train_idx], yd[train_idx], DECISION_FEATURES, C)
             p_oof[test_idx] = model.probability(Xd[test_idx])
         confident, likely, treport = choose_thresholds(p_oof[real], yd[real].astype(bool), answerable[real],
-                                                       max_wrong_confident, max_likely_loss)
+                                                       max_wrong_confident, max_likely_loss, strict=outside[real])
         # The floor: the 1st percentile of the first entry's own score among the right first entries out of fold.
         right_top = Xd[real][yd[real].astype(bool) & answerable[real], 0]
         floor = float(np.quantile(right_top, 0.01)) if len(right_top) else 0.0
