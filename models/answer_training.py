@@ -258,15 +258,22 @@ def _lowest_confident(p: np.ndarray, right: np.ndarray, grid: np.ndarray, max_wr
     return 0.995
 
 
+# Hedged answers shown to input nothing answers (off-topic, unanswerable): at most this share of it.
+MAX_OFF_TOPIC_LIKELY = 0.15
+
+
 def choose_thresholds(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, max_wrong_confident: float,
-                      max_likely_loss: float, strict: np.ndarray | None = None) -> tuple[float, float, dict[str, Any]]:
+                      max_likely_loss: float, strict: np.ndarray | None = None,
+                      max_off_topic_likely: float = MAX_OFF_TOPIC_LIKELY) -> tuple[float, float, dict[str, Any]]:
     """``p``: out-of-fold decision scores; ``right``: the first entry is acceptable; ``answerable``: the
     query has an acceptable entry at all.
 
     ``confident``: the lowest score at which wrong confident answers (a first entry that is not acceptable, or
     any answer to a query nothing answers) are at most ``max_wrong_confident`` of the confident answers.
     ``likely``: the highest score that still offers (at least as a hedge) all but ``max_likely_loss`` of the
-    right first entries that the lowest threshold offers: below it, off-topic input gets the hand-off.
+    right first entries that the lowest threshold offers: below it, off-topic input gets the hand-off; raised, when
+    needed, until at most ``max_off_topic_likely`` of the queries nothing answers get a hedge (with harder
+    calibration queries, keeping every right answer on offer would hedge to most off-topic input).
     ``strict``: a subset (the queries written by people who never saw the entries) on which the confident bound
     must hold as well: the team's own queries share the entries' words and would let the threshold sink.
     """
@@ -282,6 +289,9 @@ def choose_thresholds(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, 
             break
         likely = float(t)
     off = ~answerable
+    if off.any() and (p[off] >= likely).mean() > max_off_topic_likely:
+        higher = [float(t) for t in grid if likely < t < confident]
+        likely = next((t for t in higher if (p[off] >= t).mean() <= max_off_topic_likely), higher[-1] if higher else likely)
     report = {
         "confident_share_answerable": round(float((p[answerable] >= confident).mean()), 4) if answerable.any() else None,
         "confident_wrong_share": round(float(1 - right[p >= confident].mean()), 4) if (p >= confident).any() else None,

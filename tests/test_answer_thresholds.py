@@ -33,3 +33,15 @@ def test_the_strict_subset_can_only_raise_the_confident_threshold() -> None:
     assert 1 - right[strict & (p >= strict_t)].mean() <= 0.02
     assert report["strict_confident_wrong_share"] <= 0.02
     assert choose_thresholds(p, right, answerable, 0.02, 0.01, strict=np.zeros_like(right))[0] == base
+
+
+def test_likely_is_raised_until_few_off_topic_queries_get_a_hedge() -> None:
+    rng = np.random.default_rng(3)
+    p_on = rng.uniform(0.05, 1.0, 1000)
+    right = np.concatenate([rng.uniform(0, 1, 1000) < 0.8, np.zeros(400, dtype=bool)])
+    p = np.concatenate([p_on, rng.uniform(0.0, 0.5, 400)])  # off-topic scores overlap the answerable ones
+    answerable = np.concatenate([np.ones(1000, dtype=bool), np.zeros(400, dtype=bool)])
+    _, loose, _ = choose_thresholds(p, right, answerable, 0.02, 0.01, max_off_topic_likely=1.0)
+    _, likely, report = choose_thresholds(p, right, answerable, 0.02, 0.01, max_off_topic_likely=0.15)
+    assert likely > loose
+    assert (p[~answerable] >= likely).mean() <= 0.15 and report["off_topic_likely_or_better"] <= 0.15
