@@ -41,6 +41,15 @@ ASK_DIRECTLY = ("消极自杀意念：请先关心对方，直接问“你是不
 SELF_HARM_GUIDE = "有自伤或自杀风险：保持通话，直接询问是否已经伤害自己、人在哪里；有危险立即拨打 110/120，并转 12356。"
 SAFETY_CHECK = ("可能有轻生或危险的信号（未到紧急）：请顺着对方的话问一句“你现在安全吗？有没有想过伤害自己？”；"
                 "有这种想法或正处在危险中的，按紧急情况处理（点“这是紧急情况”）。")
+# The check band's question follows the kind of danger the detector leans to.
+SAFETY_CHECK_FOR = {
+    "injury": ("可能有急性伤情（未到紧急）：请先问清伤者现在怎样：是否清醒、出血多不多、能不能动、呼吸是否正常；"
+               "有吐血、昏迷、大量出血或呼吸困难的，立即拨打 120（点“这是紧急情况”）。"),
+    "violence": ("可能有人身危险（未到紧急）：请问一句“你现在安全吗？对方还在身边吗？”；"
+                 "正受到伤害或威胁的，立即报警 110（点“这是紧急情况”）。"),
+    "fire_or_danger": ("可能有现场危险（未到紧急）：请问清现场情况，先让对方离开危险的地方；"
+                       "有火情、触电、被困等情况的，立即拨打 119 或 110（点“这是紧急情况”）。"),
+}
 
 
 def contacts_for(danger: Danger) -> tuple[EmergencyContact, ...]:
@@ -53,7 +62,7 @@ def operator_guidance(danger: Danger) -> str | None:
     if danger.response == "self_harm":
         return SELF_HARM_GUIDE
     if danger.check:
-        return SAFETY_CHECK
+        return SAFETY_CHECK_FOR.get(danger.check_response or "", SAFETY_CHECK)
     return None
 
 
@@ -151,6 +160,12 @@ DANGER = "如果你或身边的人正处在危险中，请先打电话求助，�
 PASSIVE = ("听到你这么难受，我们很在意你，谢谢你愿意说出来。如果你有不想活下去、想伤害自己的念头，请现在就拨打心理援助热线 12356，"
            "那里有专业的人陪你说说话；也可以打工会热线找我们。你不是一个人。")
 SUPPORT = "辛苦了，也要照顾好自己：累了先歇一歇，附近的工会驿站可以歇脚、喝水。心里压力大的时候，可以拨打心理援助热线 12356 聊一聊。"
+# A worker's message in the check band that leans to a physical danger gets where to call, not rest advice.
+SUPPORT_FOR = {
+    "injury": "如果有人受伤：吐血、昏迷、大量出血、呼吸困难或不能动的，请马上拨打 120 急救电话。伤情稳定后，再来问后续怎么办。",
+    "violence": "如果你现在不安全，或有人正在伤害、威胁你，请马上拨打 110 报警，先到人多的地方。",
+    "fire_or_danger": "遇到火情、触电或被困等危险，请先离开危险的地方，拨打 119 或 110。",
+}
 
 
 def support_note(result: TriageResult) -> str | None:
@@ -158,6 +173,8 @@ def support_note(result: TriageResult) -> str | None:
     support information (12356 among it), never an emergency panel."""
     if result.danger.level != "none":
         return None
+    if result.danger.check and result.danger.check_response in SUPPORT_FOR:
+        return SUPPORT_FOR[result.danger.check_response]
     venting = any(r.code == "intensifier" for r in result.danger.reasons) or "mental_crisis" in result.labels
     return SUPPORT if venting or result.danger.check else None
 

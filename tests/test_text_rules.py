@@ -191,6 +191,24 @@ def test_the_safety_check_band_asks_one_question_and_raises_nothing() -> None:
     assert not danger.decide(0.3, None, 0.5, [], "好的", check_threshold=0.2).check  # a pleasantry never does
 
 
+def test_a_check_follows_the_kind_of_danger_its_cue_words_name() -> None:
+    from hotline.assist import SAFETY_CHECK, SAFETY_CHECK_FOR, SUPPORT, SUPPORT_FOR, operator_guidance, support_note
+
+    def check(text: str) -> danger.Danger:
+        # The kind model leans to a threat to life for every text: a check must not follow it.
+        leaning = np.eye(len(danger.KINDS))[danger.KINDS.index("threat_to_life")]
+        return danger.decide(0.3, leaning, 0.5, danger.context(normalize(text))[1], normalize(text), check_threshold=0.2)
+
+    injury = check("朋友摔车了现在吐血")
+    assert injury.check and injury.check_kind == "acute_injury" and injury.check_response == "injury"
+    assert operator_guidance(injury) == SAFETY_CHECK_FOR["injury"] and "120" in operator_guidance(injury)
+    assert support_note(SimpleNamespace(danger=injury, labels=[])) == SUPPORT_FOR["injury"]
+    venting = check("今天跑了12个小时累死了")
+    assert venting.check and venting.check_kind is None  # no cue word: the general question, rest and 12356
+    assert operator_guidance(venting) == SAFETY_CHECK and support_note(SimpleNamespace(danger=venting, labels=[])) == SUPPORT
+    assert "110" in SUPPORT_FOR["violence"] and check("他拿着刀在楼下").check_response == "violence"
+
+
 def test_close_deadline_raises_urgency_with_reason() -> None:
     u = assess("工资没发", ents("工资没发"), "normal", ["劳动仲裁时效（1年）：剩 5 天"])
     assert u.level == "high" and u.reasons[0].source == "deadline"

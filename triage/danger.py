@@ -37,6 +37,9 @@ RESPONSE = {"self_harm_passive": "passive", "self_harm_euphemistic": "self_harm"
 # A cue group -> the issue type to give a message the classifier could not place (the operator needs one).
 CUE_ISSUE_TYPE = {"self_harm": "mental_crisis", "violence": "safety_conflict", "confinement": "safety_conflict",
                   "acute_injury": "injury", "fire_or_danger": "safety_conflict"}
+# The kind a cue group stands for, in the order a check asks about them (self-harm first).
+CUE_KIND = {"self_harm": "self_harm_active", "violence": "violence_now", "confinement": "confinement",
+            "acute_injury": "acute_injury", "fire_or_danger": "other_danger"}
 KIND_ISSUE_TYPE = {"self_harm_passive": "mental_crisis", "self_harm_euphemistic": "mental_crisis",
                    "self_harm_active": "mental_crisis", "child_at_risk": "mental_crisis",
                    "violence_now": "safety_conflict", "threat_to_life": "safety_conflict",
@@ -56,10 +59,17 @@ class Danger:
     probability: float  # P(danger now), from the detector
     reasons: tuple[DangerReason, ...] = ()
     check: bool = False  # level none, but close enough that the operator should ask one safety question
+    # With ``check``: which kind of danger the detector leans to, so the question fits it (an injury is asked
+    # about differently from a suicidal thought).
+    check_kind: str | None = None
 
     @property
     def response(self) -> str | None:
         return RESPONSE.get(self.kind or "") if self.level != "none" else None
+
+    @property
+    def check_response(self) -> str | None:
+        return RESPONSE.get(self.check_kind or "") if self.check else None
 
 
 @lru_cache(maxsize=1)
@@ -143,7 +153,11 @@ def decide(probability: float, kind_probs: np.ndarray | None, threshold: float, 
         # No danger: keep only the context that explains why a cue word did not count (shown to the operator).
         cues = set(cue_groups())
         check = check_threshold is not None and probability >= check_threshold
-        return Danger("none", None, round(probability, 4), tuple(r for r in reasons if r.code not in cues), check)
+        # The kind a check leans to comes from the cue words that fired, not from the kind model: below the line the
+        # model's argmax over kinds means little ("累死了" would lean to a threat to life).
+        fired = {r.code for r in reasons} & set(CUE_KIND)
+        leaning = next((CUE_KIND[c] for c in CUE_KIND if c in fired), None) if check else None
+        return Danger("none", None, round(probability, 4), tuple(r for r in reasons if r.code not in cues), check, leaning)
     kind = KINDS[int(np.argmax(kind_probs))] if kind_probs is not None else "self_harm_active"
     level = "passive" if RESPONSE[kind] == "passive" else "now"
     return Danger(level, kind, round(probability, 4), tuple(reasons))

@@ -65,6 +65,8 @@ class DangerOut(BaseModel):
     probability: float = Field(description="The danger-now detector's probability.")
     check: bool = Field(default=False, description="level none, but close to the line: ask the caller one safety "
                                                    "question (a worker is shown where to find support).")
+    check_kind: str | None = Field(default=None, description="With check: the kind of danger the detector leans to "
+                                                               "(the safety question and the worker's note follow it).")
     reasons: list[DangerReasonOut] = Field(default_factory=list, description="Cue words, and the context that "
                                                                              "made them not count (hyperbole, past, news).")
 
