@@ -12,8 +12,12 @@ candidates at random. The verdict now rests on paired statistics over those mess
 2. macro-F1: rejected only when the candidate is *significantly* worse: the one-sided upper confidence
    bound of (candidate - current) from a paired bootstrap over test messages (fixed seed) is below 0,
    and the drop is larger than ``min_macro_drop``;
-3. the danger-now detector's recall on the held-out crisis split is not lower than the current model's
-   (operators' "这是紧急情况 / 不是紧急情况" verdicts join its training data);
+3. on the held-out crisis split (operators' "这是紧急情况 / 不是紧急情况" verdicts join the detector's training
+   data): every emergency the current model reaches (flag or safety check) the candidate reaches too, with no
+   tolerance; and the emergency flag's recall is not *significantly* lower (one-sided exact test on the
+   emergencies the two models flag differently). Its threshold is set at 98% of training emergencies, so a
+   retraining moves one held-out emergency between flag and check by chance; a strict "not lower" rejected real
+   corrections for that one message;
 4. per issue type: rejected only when the candidate gets significantly more messages wrong for that type
    (McNemar's exact test on the discordant messages, one-sided, Holm-corrected over the types at
    ``alpha``) *and* its F1 drops by more than ``max_f1_drop`` (the minimum effect worth refusing).
@@ -130,6 +134,32 @@ def paired_tests(paired: Paired, policy: GatePolicy = GatePolicy()) -> dict[str,
             "bootstrap": policy.bootstrap, "messages": n}
 
 
+def crisis_outcomes(triager: Any, emergencies: Sequence[CrisisExample]) -> list[str]:
+    """Per held-out crisis emergency: "flag" (an emergency), "check" (the safety-check band) or "missed"."""
+    out = []
+    for r in triager.analyse_many([e.text for e in emergencies]):
+        out.append("flag" if r.urgency.level == "emergency" else "check" if r.danger.check else "missed")
+    return out
+
+
+def crisis_checks(candidate: Sequence[str], current: Sequence[str], alpha: float) -> list[dict[str, Any]]:
+    """Rule 3 on per-emergency outcomes of the same held-out crisis emergencies (see the module's docstring)."""
+    lost = sum(1 for a, b in zip(candidate, current) if a == "missed" and b != "missed")
+    n = len(candidate)
+    flag_new, flag_old = sum(o == "flag" for o in candidate), sum(o == "flag" for o in current)
+    worse = sum(1 for a, b in zip(candidate, current) if b == "flag" and a != "flag")
+    better = sum(1 for a, b in zip(candidate, current) if a == "flag" and b != "flag")
+    p = float(binomtest(worse, worse + better, 0.5, alternative="greater").pvalue) if worse + better else 1.0
+    return [
+        {"rule": "crisis_reached", "passed": lost == 0,
+         "detail": f"held-out crisis emergencies reached (flag or check) {n - candidate.count('missed')}/{n} "
+                   f"(current {n - list(current).count('missed')}/{n}; {lost} no longer reached)"},
+        {"rule": "crisis_recall", "passed": not (worse > better and p < alpha),
+         "detail": f"danger-now recall on the held-out crisis split {flag_new}/{n} (current {flag_old}/{n}; "
+                   f"{worse} no longer flagged, {better} newly flagged, one-sided p {p:.3f})"},
+    ]
+
+
 def judge(candidate: dict[str, Any], current: dict[str, Any] | None, policy: GatePolicy = GatePolicy(),
           tests: dict[str, Any] | None = None) -> dict[str, Any]:
     """The verdict on a candidate's test report against the current model's (``None``: nothing served).
@@ -147,7 +177,10 @@ def judge(candidate: dict[str, Any], current: dict[str, Any] | None, policy: Gat
                              f"flagged {candidate.get('emergency_recall')})" if em is not None
                    else "no emergencies in the test split"})
     cv_new, cv_old = candidate.get("crisis_test_recall"), (current or {}).get("crisis_test_recall")
-    if cv_new is not None and cv_old is not None:
+    new_out, old_out = candidate.get("crisis_test_outcomes"), (current or {}).get("crisis_test_outcomes")
+    if new_out is not None and old_out is not None and len(new_out) == len(old_out):
+        checks += crisis_checks(new_out, old_out, policy.alpha)
+    elif cv_new is not None and cv_old is not None:  # summaries from before the per-message outcomes
         checks.append({"rule": "crisis_recall", "passed": cv_new >= cv_old - _EPS,
                        "detail": f"danger-now recall on the held-out crisis split {cv_new} (current {cv_old})"})
     per_type: dict[str, dict[str, Any]] = {}
@@ -251,7 +284,9 @@ def retrain_with_feedback(
     candidate_results = eval_triage.run(candidate_triager, test)
     candidate_report = eval_triage.evaluate(candidate_triager, test, results=candidate_results)
     candidate = summary(candidate_report)
+    crisis_emergencies = [e for e in crisis_test if e.emergency]
     candidate["crisis_test_recall"] = eval_triage.danger_report(candidate_triager, crisis_test)["recall"]
+    candidate["crisis_test_outcomes"] = crisis_outcomes(candidate_triager, crisis_emergencies)
 
     current: dict[str, Any] | None = None
     current_problem = None
@@ -265,6 +300,7 @@ def retrain_with_feedback(
             current_results = eval_triage.run(current_triager, test)
             current = summary(eval_triage.evaluate(current_triager, test, results=current_results))
             current["crisis_test_recall"] = eval_triage.danger_report(current_triager, crisis_test)["recall"]
+            current["crisis_test_outcomes"] = crisis_outcomes(current_triager, crisis_emergencies)
             paired = Paired.from_label_sets(best.model.labels, [e.issue_types for e in test],
                                             [r.labels for r in current_results], [r.labels for r in candidate_results])
             tests = paired_tests(paired, policy)

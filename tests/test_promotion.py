@@ -119,6 +119,31 @@ def test_gate_counts_an_emergency_in_the_safety_check_band_as_reached() -> None:
     assert judge({**candidate, "emergency_reached": 0.96}, None)["verdict"] == "rejected"
 
 
+def _crisis(candidate: list[str], current: list[str]) -> dict[str, Any]:
+    base = summary(0.9, {"injury": 0.9})
+    p = paired({"injury": (0, 0)})
+    return judge({**base, "crisis_test_outcomes": candidate}, {**base, "crisis_test_outcomes": current},
+                 tests=paired_tests(p))
+
+
+def test_gate_lets_one_crisis_emergency_move_from_flag_to_check() -> None:
+    current = ["flag"] * 133 + ["check"]
+    verdict = _crisis(["check"] + ["flag"] * 132 + ["check"], current)  # one held-out emergency: flag -> check
+    assert verdict["verdict"] == "promoted", verdict["reasons"]
+    recall = next(c for c in verdict["checks"] if c["rule"] == "crisis_recall")
+    assert "132/134 (current 133/134; 1 no longer flagged, 0 newly flagged" in recall["detail"]
+
+
+def test_gate_rejects_a_crisis_emergency_no_longer_reached_or_many_unflagged() -> None:
+    current = ["flag"] * 133 + ["check"]
+    missed = _crisis(["missed"] + ["flag"] * 132 + ["check"], current)
+    assert missed["verdict"] == "rejected"
+    assert any(r.startswith("held-out crisis emergencies reached (flag or check) 133/134") for r in missed["reasons"])
+    unflagged = _crisis(["check"] * 8 + ["flag"] * 125 + ["check"], current)  # 8 worse, 0 better: p = 0.004
+    assert unflagged["verdict"] == "rejected"
+    assert any(r.startswith("danger-now recall on the held-out crisis split 125/134") for r in unflagged["reasons"])
+
+
 def test_gate_with_nothing_served_promotes_unless_an_emergency_is_missed() -> None:
     assert judge(summary(0.5, {"injury": 0.5}), None)["verdict"] == "promoted"
     assert judge(summary(0.9, {"injury": 0.9}, emergency=0.9), None)["verdict"] == "rejected"

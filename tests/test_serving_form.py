@@ -85,6 +85,17 @@ def test_a_changed_serving_file_is_refused(saved: Path, tmp_path: Path) -> None:
     artifact.load(root, "v1")  # the pickle is untouched and still loads for training and evaluation
 
 
+def test_a_changed_pickle_refuses_the_serving_form_too(saved: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "triage"
+    shutil.copytree(saved, root)
+    pickle = root / "v1" / "model.joblib"
+    pickle.write_bytes(pickle.read_bytes() + b"\0")
+    with pytest.raises(ArtifactError, match="does not match"):
+        artifact.load(root, "v1", serving=True)
+
+
 def test_char_wb_ngrams_match_sklearn() -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
 

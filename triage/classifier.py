@@ -312,7 +312,8 @@ def load(root: Path, version: str | None = None, embedding_id: str | None = None
     if embedding_id and manifest.get("embedding_id") and manifest["embedding_id"] != embedding_id:
         problems.append("trained with a different embedding model")
     if not problems:
-        files = served if use_serving else {"model.joblib": manifest.get("model_sha256")}
+        # The version is one unit: a changed file anywhere in it refuses it, whichever form is read.
+        files = {"model.joblib": manifest.get("model_sha256"), **(served if use_serving else {})}
         if any(not (d / name).exists() or sha256_file(d / name) != digest for name, digest in files.items()):
             problems.append("model file does not match its manifest (corrupt or replaced)")
     if problems:
