@@ -49,8 +49,8 @@ class TreeEnsemble:
         if "average_output" in header.split("\n"):
             raise TreeModelError("random-forest (average_output) models are not supported")
         n_features = int(head["max_feature_idx"]) + 1
-        trees = [_fields(block) for block in ("Tree=" + body).split("\nTree=")[0:] if block.strip()]
-        trees = [t for t in trees if "num_leaves" in t]
+        # Blocks after the header, one per tree; the last also holds the feature importances and parameters.
+        trees = [t for t in map(_fields, body.split("\nTree=")) if "num_leaves" in t]
         if not trees:
             raise TreeModelError("no trees in the model text")
         parsed = [_tree(t) for t in trees]

@@ -142,6 +142,13 @@ def crisis_outcomes(triager: Any, emergencies: Sequence[CrisisExample]) -> list[
     return out
 
 
+def crisis_summary(triager: Any, emergencies: Sequence[CrisisExample]) -> dict[str, Any]:
+    """The outcomes of the held-out crisis emergencies and the flag's recall, from one triage pass."""
+    outcomes = crisis_outcomes(triager, emergencies)
+    recall = round(outcomes.count("flag") / len(outcomes), 4) if outcomes else None
+    return {"crisis_test_outcomes": outcomes, "crisis_test_recall": recall}
+
+
 def crisis_checks(candidate: Sequence[str], current: Sequence[str], alpha: float) -> list[dict[str, Any]]:
     """Rule 3 on per-emergency outcomes of the same held-out crisis emergencies (see the module's docstring)."""
     lost = sum(1 for a, b in zip(candidate, current) if a == "missed" and b != "missed")
@@ -285,8 +292,7 @@ def retrain_with_feedback(
     candidate_report = eval_triage.evaluate(candidate_triager, test, results=candidate_results)
     candidate = summary(candidate_report)
     crisis_emergencies = [e for e in crisis_test if e.emergency]
-    candidate["crisis_test_recall"] = eval_triage.danger_report(candidate_triager, crisis_test)["recall"]
-    candidate["crisis_test_outcomes"] = crisis_outcomes(candidate_triager, crisis_emergencies)
+    candidate.update(crisis_summary(candidate_triager, crisis_emergencies))
 
     current: dict[str, Any] | None = None
     current_problem = None
@@ -299,8 +305,7 @@ def retrain_with_feedback(
             current_triager = Triager(model)
             current_results = eval_triage.run(current_triager, test)
             current = summary(eval_triage.evaluate(current_triager, test, results=current_results))
-            current["crisis_test_recall"] = eval_triage.danger_report(current_triager, crisis_test)["recall"]
-            current["crisis_test_outcomes"] = crisis_outcomes(current_triager, crisis_emergencies)
+            current.update(crisis_summary(current_triager, crisis_emergencies))
             paired = Paired.from_label_sets(best.model.labels, [e.issue_types for e in test],
                                             [r.labels for r in current_results], [r.labels for r in candidate_results])
             tests = paired_tests(paired, policy)

@@ -5,12 +5,20 @@ import numpy as np
 from models.train_danger import CHECK_MARGIN, _thresholds, check_thresholds
 
 
+def _scores(seed: int, n_pos: int, n_neg: int, pos_low: float, neg_high: float, cue_every: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Made-up detector scores: emergencies in [pos_low, 1], the rest in [0, neg_high]; every ``cue_every``-th
+    message has a cue word."""
+    rng = np.random.default_rng(seed)
+    p = np.concatenate([rng.uniform(pos_low, 1.0, n_pos), rng.uniform(0.0, neg_high, n_neg)])
+    y = np.array([True] * n_pos + [False] * n_neg)
+    cue = np.zeros(n_pos + n_neg, dtype=bool)
+    cue[::cue_every] = True
+    return p, y, cue
+
+
 def test_check_point_reaches_every_emergency_and_the_danger_point_its_share() -> None:
-    rng = np.random.default_rng(0)
-    p = np.concatenate([rng.uniform(0.2, 1.0, 200), rng.uniform(0.0, 0.6, 800)])
-    y = np.array([True] * 200 + [False] * 800)
-    cue = np.zeros(1000, dtype=bool)
-    cue[::3] = True
+    p, y, cue = _scores(0, 200, 800, 0.2, 0.6, 3)
     plain, with_cue, fa_all = _thresholds(p, y, cue, 1.0)
     assert plain == p[y & ~cue].min() and with_cue == p[y & cue].min()
     flagged = p >= np.where(cue, with_cue, plain)
@@ -38,11 +46,7 @@ def test_a_group_without_emergencies_falls_back() -> None:
 
 
 def test_the_check_band_reaches_below_the_lowest_emergency() -> None:
-    rng = np.random.default_rng(1)
-    p = np.concatenate([rng.uniform(0.1, 1.0, 100), rng.uniform(0.0, 0.5, 400)])
-    y = np.array([True] * 100 + [False] * 400)
-    cue = np.zeros(500, dtype=bool)
-    cue[::4] = True
+    p, y, cue = _scores(1, 100, 400, 0.1, 0.5, 4)
     plain, with_cue, rate = check_thresholds(p, y, cue)
     assert 0 < CHECK_MARGIN < 1
     assert plain == CHECK_MARGIN * p[y & ~cue].min() and with_cue == CHECK_MARGIN * p[y & cue].min()

@@ -200,8 +200,9 @@ _FITTED = {"features", "issue_clf", "urgency_clf", "manifest", "issue_fast", "ur
 def write_serving_form(model: TriageModel, d: Path) -> bool:
     """Write ``serving.npz`` / ``serving.json`` into ``d``; False (nothing written) when a classifier cannot be
     compiled (a label never seen in training), and the service then loads the pickle."""
-    try:
-        compiled = {"issue": compile_ovr(model.issue_clf, model.labels), "urgency": compile_multiclass(model.urgency_clf)}
+    try:  # the forms compile() made, when it ran
+        compiled = {"issue": model.issue_fast or compile_ovr(model.issue_clf, model.labels),
+                    "urgency": model.urgency_fast or compile_multiclass(model.urgency_clf)}
     except AttributeError:
         return False
     scalars = {f.name: getattr(model, f.name) for f in fields(model) if f.name not in _FITTED}
@@ -212,10 +213,9 @@ def write_serving_form(model: TriageModel, d: Path) -> bool:
 
 def _load_serving_form(d: Path, manifest: dict[str, Any]) -> TriageModel:
     features, compiled, linears, scalars = serving_form.read(d)
-    model = TriageModel(features=features, issue_clf=None, urgency_clf=None, manifest=manifest,
-                        issue_fast=compiled["issue"], urgency_fast=compiled["urgency"],
-                        danger_clf=linears.get("danger"), kind_clf=linears.get("kind"), **scalars)
-    return model
+    return TriageModel(features=features, issue_clf=None, urgency_clf=None, manifest=manifest,
+                       issue_fast=compiled["issue"], urgency_fast=compiled["urgency"],
+                       danger_clf=linears.get("danger"), kind_clf=linears.get("kind"), **scalars)
 
 
 def save(model: TriageModel, root: Path, version: str, manifest: dict[str, Any], make_current: bool = True) -> Path:
