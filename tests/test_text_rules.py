@@ -15,6 +15,7 @@ from triage.lexicon import load_yaml
 from triage.normalize import check_text, normalize
 from triage.segment import Segmenter
 from triage.taxonomy import issue_types, referral_targets, urgency_levels
+from triage.pipeline import close_deadlines
 from triage.urgency import assess, cue_reasons
 
 NOW = datetime(2026, 11, 29, 10, 0)
@@ -119,6 +120,31 @@ def test_arbitration_rules_fire_on_normalised_text() -> None:
     assert "arbitration_award" in found
 
 
+@pytest.mark.parametrize("text", [
+    "去年被辞退了，工资一直没结",          # a whole year: the due date could be anywhere in it
+    "我是2023年开始在站点跑的，工资少发了",  # a span from 2023 to now
+    "入职交了2000块，现在工资也没发",       # a number read as the year 2000; "现在" is when the message is written
+])
+def test_vague_or_misread_dates_start_no_clock(text: str) -> None:
+    found = deadlines.find(["pay_settlement"], normalize(text), ents(text), NOW.date())
+    assert found and all(d.starts is None and d.days_left is None for d in found)
+
+
+def test_a_month_precise_date_starts_a_clock() -> None:
+    text = "去年12月15号被辞退，工资没结"
+    found = {d.id: d for d in deadlines.find(["pay_settlement"], normalize(text), ents(text), NOW.date())}
+    assert found["labour_arbitration_limitation"].days_left == 16 and found["labour_arbitration_limitation"].is_close
+
+
+def test_only_the_workers_own_clocks_make_a_message_urgent() -> None:
+    """The employer's 30 days to apply for injury recognition is shown but the worker loses nothing by it."""
+    text = "今天早上送餐摔伤了手"
+    found = {d.id: d for d in deadlines.find(["injury"], normalize(text), ents(text), NOW.date())}
+    employer = found["injury_recognition_employer"]
+    assert employer.days_left == 30 and not employer.worker_clock and not employer.is_close
+    assert close_deadlines(list(found.values())) == []
+
+
 def test_every_deadline_basis_resolves_to_a_statute_article() -> None:
     articles = _articles()
     for rule in load_yaml("deadlines.yaml")["deadlines"]:
@@ -214,6 +240,29 @@ def test_close_deadline_raises_urgency_with_reason() -> None:
     assert u.level == "high" and u.reasons[0].source == "deadline"
 
 
+@pytest.mark.parametrize("text", [
+    "架车俾交警扣咗，话我冇上牌",        # Cantonese word order: the vehicle held
+    "平台凍結賬戶，扣保證金500",         # traditional: the account frozen
+    "我个账号俾人停咗七日",
+    "我阿仔跑外卖俾车撞亲，而家喺医院",  # in hospital now
+])
+def test_taxonomy_high_situations_in_any_wording(text: str) -> None:
+    """The taxonomy's high: vehicle detained, income cut off (a ban or a suspension), serious injury."""
+    norm = normalize(text)
+    assert assess(norm, ents(text), "normal").level == "high"
+
+
+@pytest.mark.parametrize("text", [
+    "每天跑到半夜，腰都要断了",        # hyperbole, not a break
+    "社保断了大概六年，还能补交吗",    # contributions stopped
+    "工伤认定下来了，公司不给停工留薪期的工资",  # 停工留薪 is a benefit, not a strike
+    "小区不让进，影响配送时效",        # delivery time, not a limitation period
+    "前天被推了一下，去医院看了，没事",  # a visit that is over
+])
+def test_words_that_only_look_serious_raise_nothing(text: str) -> None:
+    assert assess(normalize(text), ents(text), "normal").level == "normal"
+
+
 def test_low_urgency_for_information_requests() -> None:
     assert assess(normalize("怎么入会"), ents("怎么入会")).level == "low"
     assert assess(normalize("怎么入会"), ents("怎么入会"), "normal").level == "low"  # information beats the model's normal
@@ -291,6 +340,27 @@ def test_helmet_rules_go_to_traffic_police() -> None:
 
 def test_proof_of_employment_goes_to_the_platform_or_station() -> None:
     assert _first({"labor_relation": 0.6}, "孩子上学要我开收入证明，我跑众包的找谁开") == "platform_enterprise"
+
+
+def test_an_award_the_employer_does_not_pay_goes_to_a_lawyer_for_enforcement() -> None:
+    text = "仲裁赢了，裁决书下来一个多月了，公司一分钱都没给"
+    assert _first({"pay_settlement": 0.8, "legal_consult": 0.6}, text) == "union_lawyer"
+
+
+def test_a_recognised_injury_the_employer_will_not_pay_goes_to_a_lawyer_not_recognition() -> None:
+    text = "工伤认定下来了，老板说没钱赔，怎么办"
+    assert _first({"injury": 0.9}, text) == "union_lawyer"
+    assert _first({"injury": 0.9}, "送餐摔断了腿，公司不给报工伤") == "injury_recognition"
+
+
+def test_compensation_after_the_police_decision_goes_to_a_lawyer_not_122() -> None:
+    assert _first({"traffic_accident": 0.9}, "交警认定对方全责，可对方保险公司一直拖着不赔") == "union_lawyer"
+    assert _first({"traffic_accident": 0.9}, "刚才送餐被车撞了，对方要私了") == "traffic_police"
+
+
+def test_a_place_to_rest_goes_to_the_union_stations_and_a_blocked_compound_to_the_property() -> None:
+    assert _first({"access_environment": 0.8}, "下雨天没地方避雨，附近有没有驿站可以歇脚") == "union_membership"
+    assert _first({"access_environment": 0.8}, "小区保安不让骑手进去，只能走路送上楼") == "property_association"
 
 
 # --- the label space agrees with the spec ----------------------------------------------------------

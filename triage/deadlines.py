@@ -20,10 +20,12 @@ class Deadline:
     due: date | None
     days_left: int | None
     unverified: bool = False
+    worker_clock: bool = True  # the worker loses a right when it runs out (not an employer's or an office's duty)
 
     @property
     def is_close(self) -> bool:
-        return self.days_left is not None and self.days_left <= urgent_within_days()
+        """Due within the urgent window or already passed: a reason for urgency when it is the worker's clock."""
+        return self.worker_clock and self.days_left is not None and self.days_left <= urgent_within_days()
 
 
 def urgent_within_days() -> int:
@@ -35,9 +37,25 @@ def _basis(rule: dict) -> str | None:
     return f"{b['law']} {b['article']}" if b else None
 
 
+# A date starts a clock only when it is precise to about a month ("去年四月", "三个月前", "上周三"): a whole year
+# ("去年", "2023年开始") or a number read as a year ("交了2000押金") would put a due date anywhere in it.
+CLOCK_DATE_SPAN_DAYS = 62
+# Older than every clock by a wide margin: a misread number, or a matter whose clocks ran out long ago.
+CLOCK_LOOKBACK_DAYS = 3 * 365
+# "Now" is when the message is written, not when the harm happened.
+NOW_WORDS = frozenset({"现在", "目前", "而家", "当前", "如今", "眼下", "此刻", "这会", "这时候"})
+
+
+def clock_start(entities: Entities, today: date) -> date | None:
+    """The earliest past date in the message precise enough to start a legal clock."""
+    return min((d.start for d in entities.dates
+                if d.start <= today and (d.end - d.start).days <= CLOCK_DATE_SPAN_DAYS
+                and (today - d.start).days <= CLOCK_LOOKBACK_DAYS and d.text not in NOW_WORDS), default=None)
+
+
 def find(labels: list[str], normalised: str, entities: Entities, today: date) -> list[Deadline]:
     """Deadlines for the predicted issue types, with due dates when the message gives a date."""
-    start = min((d.start for d in entities.dates if d.start <= today), default=None)
+    start = clock_start(entities, today)
     out: list[Deadline] = []
     for rule in load_yaml("deadlines.yaml")["deadlines"]:
         if not set(rule["issue_types"]) & set(labels):
@@ -58,6 +76,7 @@ def find(labels: list[str], normalised: str, entities: Entities, today: date) ->
                 due=due,
                 days_left=(due - today).days if due else None,
                 unverified=bool(rule.get("unverified", False)),
+                worker_clock=bool(rule.get("worker_clock", True)),
             )
         )
     return sorted(out, key=lambda d: (d.days_left is None, d.days_left if d.days_left is not None else 0))
