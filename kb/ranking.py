@@ -3,7 +3,8 @@
 Two models per retrieval mode, stored as JSON (no pickles):
 
 - the **reranker**: a LightGBM lambdarank model over the candidates' features (retrieval scores, triage's
-  issue types, the situation tags of triage/situation.py), its score turned into P(this entry answers the
+  issue types, the situation tags of triage/situation.py, the answered-question memory of kb/memory.py, saved
+  in the same file), its score turned into P(this entry answers the
   query) by a Platt sigmoid fitted on out-of-fold scores. Suggestions are ordered by this probability and it
   is the score the console shows (the sigmoid is monotonic, so the order is the ranker's);
 - the **decision**: P(the first suggestion answers the query), from the reranked candidates, triage's
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from kb.errors import RankingModelError
+from kb.memory import QueryMemory
 from kb.tree_model import TreeEnsemble, TreeModelError
 from triage.files import write_text_atomic
 
@@ -108,10 +110,12 @@ class ModeModel:
 class RankingModel:
     """Per mode (hybrid / bm25 / dense) a reranker, a decision and its two thresholds."""
 
-    FILE_VERSION = 2  # 2: a LightGBM reranker
+    FILE_VERSION = 3  # 2: a LightGBM reranker; 3: with the answered-question memory
 
-    def __init__(self, modes: dict[str, ModeModel], record: dict[str, Any], report: dict[str, Any] | None = None) -> None:
+    def __init__(self, modes: dict[str, ModeModel], record: dict[str, Any], report: dict[str, Any] | None = None,
+                 memory: QueryMemory | None = None) -> None:
         self.modes = modes
+        self.memory = memory  # the calibration questions the reranker's mem_* features were fitted with
         self.record = record  # what the features depend on: model_id, dictionary_hash, situation_hash, features
         self.report = report or {}
 
@@ -130,7 +134,8 @@ class RankingModel:
         body = {"file_version": self.FILE_VERSION, "record": self.record, "report": self.report,
                 "modes": {m: {"rerank": mm.rerank.to_dict(), "decide": mm.decide.to_dict(),
                               "confident": mm.confident, "likely": mm.likely, "floor": mm.floor}
-                          for m, mm in self.modes.items()}}
+                          for m, mm in self.modes.items()},
+                "memory": self.memory.to_dict() if self.memory is not None else None}
         write_text_atomic(path, json.dumps(body, ensure_ascii=False, indent=1))
 
     @classmethod
@@ -144,9 +149,10 @@ class RankingModel:
                                         f"this code reads {cls.FILE_VERSION}: run `jishibang train search`")
             modes = {m: ModeModel(Reranker.from_dict(d["rerank"]), Linear.from_dict(d["decide"]), float(d["confident"]),
                                   float(d["likely"]), float(d.get("floor", 0.0))) for m, d in body["modes"].items()}
+            memory = QueryMemory.from_dict(body["memory"]) if body.get("memory") else None
         except (OSError, ValueError, KeyError, TypeError, TreeModelError) as exc:
             raise RankingModelError(f"{path.name} cannot be read: {exc}") from exc
-        return cls(modes, body.get("record", {}), body.get("report"))
+        return cls(modes, body.get("record", {}), body.get("report"), memory)
 
 
 def standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,8 +2,9 @@
 
 1. **Retrieve**: BM25 and dense candidates, fused by reciprocal rank (RRF).
 2. **Rerank** the first :data:`RERANK_DEPTH` with the ranking model's reranker (kb/ranking.py): each
-   candidate's probability of answering the query, from its retrieval scores, triage's issue types and
-   the situation tags. Hits are ordered by that probability, and it is the score shown.
+   candidate's probability of answering the query, from its retrieval scores, triage's issue types,
+   the situation tags and how close the query is to calibration questions the entry is known to answer
+   (kb/memory.py). Hits are ordered by that probability, and it is the score shown.
 3. **Decide**: the probability that the first hit answers the query, and its tier: ``confident``,
    ``likely`` (with one clarifying question when the leading candidates answer different needs) or
    ``none``. Degenerate input (kb/query.py) is always ``none``.
@@ -23,6 +24,7 @@ import numpy as np
 from kb.index import EncodeFn, IndexBuild
 from kb.query import PreparedQuery, prepare_query
 from kb.ranking import ModeModel, RankingModel
+from kb.memory import MEMORY_FEATURES, QueryMemory
 from triage.situation import COMPARE_FEATURES, Situation, compare, situation
 from triage.pipeline import TriageResult
 from triage.segment import Segmenter
@@ -41,12 +43,14 @@ RERANK_FEATURES = (
     "bm25_norm", "bm25_rel", "cos_q", "cos_a", "cos_gap", "inv_bm25_rank", "inv_dense_rank", "inv_fused_rank",
     "both_top3", "coverage", "question_coverage", "tri_overlap", "tri_main", "tri_in_labels", "is_past_case", "is_faq",
     *COMPARE_FEATURES, "log_query_chars", "oov_share", "tri_max", "tri_out_of_scope", "degenerate",
+    *MEMORY_FEATURES,
 )
 DECISION_FEATURES = (
     "p1", "p2", "p_gap", "top_tri_overlap", "top_tri_main", "top_in_labels", "tri_max", "tri_out_of_scope",
     "top_coverage", "top_question_coverage", "top_cos", "top_bm25_norm", "log_query_chars", "oov_share",
-    "log_tokens", "degenerate", "second_same_need",
+    "log_tokens", "degenerate", "second_same_need", "top_mem_cos", "top_mem_vote",
 )
+NO_MEMORY = [0.0, -1.0, 0.0, 0.0]  # BM25 mode (no query vector) or no memory: the same values in fitting and service
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,7 @@ class Searcher:
         self.build = build
         self.encode_query = encode_query if build.faiss_index is not None else None
         self.ranking = ranking
+        self.memory: QueryMemory | None = ranking.memory if ranking is not None else None
         self.segmenter = segmenter or Segmenter()
         vocab = getattr(build.bm25, "vocab_dict", None) or {}
         self._vocab = set(vocab)
@@ -219,8 +224,9 @@ class Searcher:
 
     def candidates(self, query: PreparedQuery, mode: str, exclude_text: str | None = None,
                    query_vector: np.ndarray | None = None, triage: TriageView | None = None,
-                   depth: int = RERANK_DEPTH) -> list[Candidate]:
-        """The first ``depth`` candidates in fused order, each with its reranking features."""
+                   depth: int = RERANK_DEPTH, memory_exclude: str | None = None) -> list[Candidate]:
+        """The first ``depth`` candidates in fused order, each with its reranking features.
+        ``memory_exclude``: while fitting, the calibration question itself, left out of the memory."""
         b = self.build
         rows = b.rows
         cands: dict[int, Candidate] = {}
@@ -244,6 +250,7 @@ class Searcher:
                 if c.bm25_rank is None:
                     c.bm25_rank, c.bm25 = rank, float(score)
                     rank += 1
+        vec = None
         if mode in ("hybrid", "dense") and self.encode_query is not None:
             vec = query_vector if query_vector is not None else self.encode_query([query.text])[0]
             sims, ids = b.faiss_index.search(np.ascontiguousarray(vec[None, :], dtype=np.float32), min(CANDIDATES, n_rows))
@@ -265,12 +272,16 @@ class Searcher:
         ordered = sorted(cands.values(), key=lambda c: (-c.fused, c.pos))[:depth]
         for i, c in enumerate(ordered):
             c.fused_rank = i
-        self._features(query, ordered, exclude_text, triage)
+        self._features(query, ordered, exclude_text, triage, vec, memory_exclude)
         return ordered
 
     def _features(self, query: PreparedQuery, ordered: list[Candidate], exclude_text: str | None,
-                  triage: TriageView | None) -> None:
+                  triage: TriageView | None, vec: np.ndarray | None = None, memory_exclude: str | None = None) -> None:
         entries = self.build.entries
+        if vec is not None and self.memory is not None:
+            memory = self.memory.features(vec, [entries[c.pos].slug for c in ordered], memory_exclude)
+        else:
+            memory = [NO_MEMORY] * len(ordered)
         top_bm25 = max((c.bm25 for c in ordered), default=0.0)
         best_cos = max((max(c.cos_q, c.cos_a) for c in ordered), default=0.0)
         q_situation = situation(query.text)
@@ -280,7 +291,7 @@ class Searcher:
         tri_oos = float(probs.get("out_of_scope", 0.0))
         query_level = [math.log(1 + len(query.text)), 0.0, tri_max, tri_oos, float(query.degenerate is not None)]
         weights = self.query_weights(query.tokens)
-        for c in ordered:
+        for c, mem in zip(ordered, memory):
             e = entries[c.pos]
             cov, cov_q, oov = self.coverage(query.tokens, c.pos, exclude_text, weights)
             query_level[1] = oov
@@ -304,6 +315,7 @@ class Searcher:
                 float(e.kind == "faq"),
                 *compare(q_situation, self._situation_of(c.pos)),
                 *query_level,
+                *mem,
             ]
 
     # --- rerank and decide -----------------------------------------------------------------------
@@ -330,7 +342,7 @@ class Searcher:
         return [p1, p2, p1 - p2, f["tri_overlap"], f["tri_main"], f["tri_in_labels"], f["tri_max"],
                 f["tri_out_of_scope"], f["coverage"], f["question_coverage"], max(f["cos_q"], f["cos_a"]),
                 f["bm25_norm"], f["log_query_chars"], f["oov_share"], math.log(1 + len(query.tokens)),
-                f["degenerate"], same]
+                f["degenerate"], same, f["mem_cos"], f["mem_vote"]]
 
     def search(self, query: PreparedQuery | str, k: int = 5, mode: str | None = None, triage: TriageView | None = None,
                kinds: Sequence[str] | None = None, jurisdictions: Sequence[str] | None = None,

@@ -38,6 +38,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 from tqdm import tqdm
 
+from kb.memory import QueryMemory
 from kb.query import PreparedQuery, from_triage, prepare_query
 from kb.ranking import Linear, ModeModel, RankingModel, Reranker, standardise
 from kb.search import DECISION_FEATURES, RERANK_FEATURES, Candidate, Searcher, TriageView
@@ -139,6 +140,7 @@ class QueryData:
 @dataclass
 class Collected:
     per_mode: dict[str, list[QueryData]] = field(default_factory=dict)
+    memory: QueryMemory | None = None  # the calibration questions the mem_* features were computed with
 
 
 Analyse = Callable[[Sequence[str]], list[TriageResult]]
@@ -158,12 +160,22 @@ def collect(searcher: Searcher, queries: list[LabelledQuery], analyse: Analyse |
     if searcher.encode_query is not None:
         vectors = np.vstack([searcher.encode_query([p.text])[0] for p in
                              tqdm(prepared, desc="query vectors", disable=not progress)])
-    out = Collected({m: [] for m in searcher.modes})
+    memory = None
+    if vectors is not None:
+        # The answered-question memory: every calibration question with the entries that answer it; each is
+        # searched below with itself left out, as a new message would meet the memory.
+        entries = searcher.build.entries
+        calib = [i for i, q in enumerate(queries) if q.source == "calibration" and q.acceptable]
+        memory = QueryMemory.of([prepared[i].text for i in calib], vectors[calib],
+                                [sorted(entries[p].slug for p in queries[i].acceptable) for i in calib])
+    searcher.memory = memory
+    out = Collected({m: [] for m in searcher.modes}, memory)
     for i, q in enumerate(tqdm(queries, desc="candidates", disable=not progress)):
         view = TriageView.of(triaged[i])
         for mode in searcher.modes:
             cands = searcher.candidates(prepared[i], mode, exclude_text=q.text if q.leave_out else None,
-                                        query_vector=vectors[i] if vectors is not None else None, triage=view)
+                                        query_vector=vectors[i] if vectors is not None else None, triage=view,
+                                        memory_exclude=prepared[i].text)
             labels = np.array([int(c.pos in q.acceptable) for c in cands], dtype=np.int8)
             out.per_mode[mode].append(QueryData(q, prepared[i], view, cands, labels, i))
     return out
@@ -360,4 +372,4 @@ def fit(searcher: Searcher, collected: Collected, record: dict[str, Any], *, C: 
         modes[mode] = ModeModel(final_reranker, final_decision, confident, likely, floor)
         report[mode]["confident"], report[mode]["likely"] = confident, likely
         report[mode]["queries"] = {s: int((source == s).sum()) for s in ("calibration", "paraphrase", "negative")}
-    return RankingModel(modes, record, report)
+    return RankingModel(modes, record, report, collected.memory)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from kb.query import prepare_query
 from kb.seeding import seed_text
 from kb.service import IndexManager
 from kb.transfer import import_entries
@@ -16,6 +17,7 @@ from tests.test_kb_store import TODAY, make_store
 from triage.embedder import Embedder
 
 pytestmark = [pytest.mark.model, pytest.mark.training]
+FITTED: dict[str, list[str]] = {}  # what the fixture's fit put in the answered-question memory
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +32,10 @@ def hybrid(local_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     m.rebuild()
     # Fitted here on this index (fp32 vectors, no triage model): the served one is fitted on int8-mixed vectors
     # with triage's issue types, and the service would rightly refuse it for this index.
-    model = fit(m.searcher, collect(m.searcher, labelled_queries(m.searcher, SHARED), None, progress=False),
-                m.ranking_record(), folds=3)
+    queries = labelled_queries(m.searcher, SHARED)
+    model = fit(m.searcher, collect(m.searcher, queries, None, progress=False), m.ranking_record(), folds=3)
+    FITTED["memory_texts"] = list(model.memory.texts) if model.memory else []
+    FITTED["calibration_texts"] = [prepare_query(q.text).text for q in queries if q.source == "calibration" and q.acceptable]
     model.save(root / "ranking.json")
     m.reload_ranking()
     assert m.ranking_problem is None
@@ -67,3 +71,15 @@ def test_eval_on_the_written_query_set(hybrid: IndexManager) -> None:
     assert h["acceptable@3"] >= 0.93
     assert h["acceptable@1"] >= b["acceptable@1"] and h["acceptable@1"] >= d["acceptable@1"] - 0.01
     assert h["confident_wrong_share_of_confident"] is None or h["confident_wrong_share_of_confident"] <= 0.03
+
+
+def test_the_memory_holds_the_answered_calibration_questions_and_nothing_evaluated(hybrid: IndexManager) -> None:
+    """Every answerable calibration question, nothing else: no evaluation query and no blind message."""
+    from models.answer_eval import blind_sets, load_blind
+
+    memory = FITTED["memory_texts"]
+    assert memory and sorted(memory) == sorted(FITTED["calibration_texts"])
+    evaluated = {prepare_query(q["query"]).text for q in load_queries()}
+    evaluated |= {prepare_query(r["text"]).text for name in blind_sets() for r in load_blind(name)}
+    assert not set(memory) & evaluated
+    assert hybrid.searcher.memory is not None and len(hybrid.searcher.memory) == len(memory)
