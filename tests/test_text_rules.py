@@ -163,6 +163,21 @@ def _articles() -> set[tuple[str, str]]:
 
 # --- urgency -------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("text, rule", [
+    ("唔使担心我 我唔会谂唔开 只系想问押金", "negation"),   # Cantonese: 谂唔开 is 想不开
+    ("我冇想死 只系想揾人倾下", "negation"),
+    ("来电人否认轻生想法，主要问欠薪", "negation"),
+    ("鼻子被车门撞出血了 已经止住了", "resolved"),
+    ("老公被车门夹了手 已经在医院包扎好了", "resolved"),
+    ("之前俾个醉酒客打过 已经落咗口供", "resolved"),
+])
+def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) -> None:
+    """The detector's context features: a denial or a treated injury beside a danger word (the model weighs them)."""
+    vec, _ = danger.context(normalize(text))
+    offset = len(danger.cue_groups()) + 1
+    assert vec[offset + danger.context_groups().index(rule)] == 1.0
+
+
 @pytest.mark.parametrize(
     "text",
     ["保安正在打我 救命", "我不想活了", "药都买好了，最后一次麻烦你们", "兄弟们我先走了 这辈子跑单跑够了",
