@@ -1,6 +1,6 @@
 """The crisis corpus of the danger-now detector: emergencies and hard negatives written for it.
 
-``triage/data/crisis/*.jsonl`` (see its GUIDELINES.md): 990 emergencies across nine kinds and 1,969 hard
+``triage/data/crisis/*.jsonl`` (see its GUIDELINES.md): 990 emergencies across nine kinds and 1,968 hard
 negatives (hyperbole, idioms, events that are over, news, quoted speech, threats to a job, strain without
 danger ...), in WeChat and call-note styles, Cantonese and traditional forms, by three authors who did not see
 each other's files (``positives_c`` / ``negatives_c``: the third, 2026-12-05). Split by a hash of the text
