@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kb.index import EncodeFn, IndexBuild
+from kb.memory import MEMORY_FEATURES, QueryMemory
 from kb.query import PreparedQuery, prepare_query
 from kb.ranking import ModeModel, RankingModel
-from kb.memory import MEMORY_FEATURES, QueryMemory
 from triage.situation import COMPARE_FEATURES, Situation, compare, situation
 from triage.pipeline import TriageResult
 from triage.segment import Segmenter
