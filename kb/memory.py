@@ -23,6 +23,8 @@ import numpy as np
 VOTERS = 10
 NEIGHBOURS = 50
 MEMORY_FEATURES = ("mem_cos", "mem_gap", "mem_vote", "mem_nearest")
+# An entry no remembered question speaks for (or no memory, or BM25 mode without a query vector).
+NO_MEMORY = (0.0, -1.0, 0.0, 0.0)
 
 
 @dataclass
@@ -33,13 +35,9 @@ class QueryMemory:
 
     def __post_init__(self) -> None:
         self.vectors = np.ascontiguousarray(self.vectors.astype(np.float16).astype(np.float32))
-
-    def _rows_of(self, text: str) -> list[int]:
-        if not hasattr(self, "_by_text"):
-            self._by_text: dict[str, list[int]] = {}
-            for i, t in enumerate(self.texts):
-                self._by_text.setdefault(t, []).append(i)
-        return self._by_text.get(text, [])
+        self._rows_by_text: dict[str, list[int]] = {}
+        for i, t in enumerate(self.texts):
+            self._rows_by_text.setdefault(t, []).append(i)
 
     def __len__(self) -> int:
         return len(self.slugs)
@@ -55,17 +53,17 @@ class QueryMemory:
         closest question's overall, the share of the nearest questions' similarity that votes for it, the closest
         question's cosine]."""
         if not len(self):
-            return [[0.0] * len(MEMORY_FEATURES) for _ in entry_slugs]
+            return [list(NO_MEMORY) for _ in entry_slugs]
         sims = self.vectors @ np.asarray(query_vector, dtype=np.float32)
         if exclude_text is not None and self.texts:
-            for i in self._rows_of(exclude_text):
+            for i in self._rows_by_text.get(exclude_text, []):
                 sims[i] = -np.inf  # not a neighbour at all
         k = min(NEIGHBOURS, len(sims))
         top = np.argpartition(-sims, k - 1)[:k]
         top = top[np.argsort(-sims[top], kind="stable")]
         top = top[np.isfinite(sims[top])]
         if not len(top):
-            return [[0.0, -1.0, 0.0, 0.0] for _ in entry_slugs]
+            return [list(NO_MEMORY) for _ in entry_slugs]
         nearest = float(sims[top[0]])
         best: dict[str, float] = {}
         votes: dict[str, float] = {}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kb.index import EncodeFn, IndexBuild
-from kb.memory import MEMORY_FEATURES, QueryMemory
+from kb.memory import MEMORY_FEATURES, NO_MEMORY, QueryMemory
 from kb.query import PreparedQuery, prepare_query
 from kb.ranking import ModeModel, RankingModel
 from triage.situation import COMPARE_FEATURES, Situation, compare, situation
@@ -50,7 +50,6 @@ DECISION_FEATURES = (
     "top_coverage", "top_question_coverage", "top_cos", "top_bm25_norm", "log_query_chars", "oov_share",
     "log_tokens", "degenerate", "second_same_need", "top_mem_cos", "top_mem_vote",
 )
-NO_MEMORY = [0.0, -1.0, 0.0, 0.0]  # BM25 mode (no query vector) or no memory: the same values in fitting and service
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb.memory import MEMORY_FEATURES, QueryMemory
+from kb.memory import MEMORY_FEATURES, NO_MEMORY, QueryMemory
 from kb.ranking import Linear, ModeModel, RankingModel, Reranker
-from kb.search import NO_MEMORY, RERANK_FEATURES
+from kb.search import RERANK_FEATURES
 
 
 def unit(*xs: float) -> np.ndarray:
