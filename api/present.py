@@ -34,7 +34,8 @@ def suggestion_out(s: assist.Suggestion) -> Suggestion:
     return Suggestion(entry_id=e.entry_id, version=e.version, slug=e.slug, kind=e.kind, title=e.title,
                       reply=e.operator_answer, steps=e.steps, evidence=e.evidence, legal_basis=e.legal_basis,
                       referrals=e.referrals, as_of=e.as_of, review_by=e.review_by, unverified=e.unverified,  # type: ignore[arg-type]
-                      score=s.score, tier=s.tier, good_enough=s.tier in ("confident", "likely"), standing=s.standing)
+                      score=s.score, tier=s.tier, good_enough=s.tier in ("confident", "likely"), standing=s.standing,
+                      pinned=s.pinned)  # type: ignore[arg-type]
 
 
 def suggest_out(out: assist.Suggestions) -> SuggestResponse:
@@ -54,7 +55,7 @@ def faq_answer_out(s: assist.Suggestion) -> FaqAnswer:
                      evidence=e.evidence, legal_basis=e.legal_basis, as_of=e.as_of,  # type: ignore[arg-type]
                      where_to_go=[WhereToGo(name=targets[t]["name"], contact=targets[t]["contact"])
                                   for t in e.referrals if t in targets],
-                     score=s.score, tier=s.tier)
+                     score=s.score, tier=s.tier, pinned=s.pinned)  # type: ignore[arg-type]
 
 
 def ask_out(out: assist.WorkerAnswer) -> AskResponse:

@@ -17,7 +17,7 @@ from kb.query import from_triage
 from kb.search import Clarify, Hit, SearchResult, TriageView
 from kb.service import IndexManager
 from kb.store import EntryStore
-from triage.danger import Danger
+from triage.danger import KIND_ISSUE_TYPE, Danger
 from triage.pipeline import TriageResult, Triager
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +101,22 @@ class IndexInfo:
     entries: int
 
 
+# A message about self-harm (passive, euphemistic or active; a child at risk) leads with the best crisis-support
+# entry (an entry whose main issue type is mental_crisis), then the answer to the everyday question it came with:
+# a worker who writes "押金被骗了，活着没意思" is answered about staying safe first, then about the deposit.
+SUPPORT_FIRST = frozenset(k for k, t in KIND_ISSUE_TYPE.items() if t == "mental_crisis")
+SUPPORT_NEED = "lead:mental_crisis"
+
+
 @dataclass(frozen=True, slots=True)
 class Suggestion:
     entry: PublishedEntry
     score: float | None  # the reranker's probability that the entry answers the text (None: no model)
     tier: str  # confident | likely | none
     standing: float
+    # Why this one is shown first whatever its score ("safety": crisis support for a message about self-harm);
+    # None: placed by its score.
+    pinned: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +277,18 @@ class Assistant:
         for doc in searcher.build.entries:
             self.published(doc.entry_id, doc.version)
 
+    def _support_first(self, result: TriageResult, shown: tuple[Suggestion, ...], k: int) -> tuple[Suggestion, ...]:
+        """``shown`` led by the best crisis-support entry when the message is about self-harm (SUPPORT_FIRST)."""
+        if result.danger.kind not in SUPPORT_FIRST:
+            return shown
+        found = self.search(result, k=1, need=SUPPORT_NEED)
+        support = self._suggestions(found)
+        if not support:
+            return shown
+        lead = support[0]
+        lead = Suggestion(lead.entry, lead.score, lead.tier if lead.tier != "none" else "likely", lead.standing, "safety")
+        return (lead, *[s for s in shown if s.entry.entry_id != lead.entry.entry_id])[:k]
+
     def _suggestions(self, found: SearchResult) -> tuple[Suggestion, ...]:
         self.warm(found.index_build)
         out = []
@@ -281,8 +303,10 @@ class Assistant:
     def suggest(self, text: str, now: datetime | None = None, record: bool = True, k: int | None = None) -> Suggestions:
         result = self.triage(text, now)
         found = self.search(result, k)
-        suggestions = self._suggestions(found)
+        suggestions = self._support_first(result, self._suggestions(found), k or self.k)
         tier = found.tier if suggestions else "none"
+        if suggestions and suggestions[0].pinned and tier == "none":
+            tier = "likely"
         if record:
             self._log("operator", result, found, answered=tier != "none", tier=tier)
         return Suggestions(
@@ -309,6 +333,11 @@ class Assistant:
         elif tier == "likely" and hits:
             # The best one or two: the second only when it is itself plausible.
             answers = tuple(h for i, h in enumerate(hits[:2]) if i == 0 or h.tier in ("confident", "likely"))
+        if not need:
+            # Crisis support first; the everyday answer after it only when it was itself offered.
+            answers = self._support_first(result, answers, 2)
+            if answers and answers[0].pinned and tier == "none":
+                tier = "likely"
         if not answers:
             tier = "none"
         qid = self._log("worker", result, found, answered=tier != "none", tier=tier) if record else 0

@@ -433,9 +433,13 @@ class Searcher:
         return None
 
     def _matches_need(self, pos: int, need: str) -> bool:
-        """``need``: an issue type id, or ``who:<counterparty tag>`` from a clarifying question."""
+        """``need``: an issue type id, ``who:<counterparty tag>`` from a clarifying question, or
+        ``lead:<issue type id>``: entries whose main (first) issue type it is."""
         if need.startswith("who:"):
             return need[4:] in self._situation_of(pos).counterparty
+        if need.startswith("lead:"):
+            types = self.build.entries[pos].issue_types
+            return bool(types) and types[0] == need[5:]
         return need in self.build.entries[pos].issue_types
 
     def _hit(self, c: Candidate, score: float, standing: float, tier: str) -> Hit:

@@ -114,8 +114,9 @@ def evaluate(assistant: Assistant, shared_dir: Path | None = None, rows: Iterabl
     answerable = [(r, s) for r, s in zip(notes, suggested) if r["acceptable"]]
     first = sum(1 for r, s in answerable if s.suggestions and s.suggestions[0].entry.slug in r["acceptable"])
     top3 = sum(1 for r, s in answerable if any(x.entry.slug in r["acceptable"] for x in s.suggestions[:3]))
-    ordered = all([x.score for x in s.suggestions] == sorted((x.score for x in s.suggestions), reverse=True)
-                  for s in suggested if all(x.score is not None for x in s.suggestions))
+    # Placed by score, after any entry pinned first (crisis support for a message about self-harm).
+    by_score = [[x.score for x in s.suggestions if not x.pinned] for s in suggested]
+    ordered = all(xs == sorted(xs, reverse=True) for xs in by_score if all(x is not None for x in xs))
     report["operators"] = {
         "call_notes": len(notes), "answerable": len(answerable),
         "acceptable_first": _share(first, len(answerable)), "acceptable_top3": _share(top3, len(answerable)),

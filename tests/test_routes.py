@@ -93,6 +93,27 @@ def test_suggest_orders_by_the_score_shown_and_warns_only_without_a_likely_one(a
     assert off["tier"] == "none" and off["banner"] is True and off["no_good_answer"] is True
 
 
+def test_a_question_about_self_harm_leads_with_crisis_support_then_the_question_asked(app) -> None:
+    client, runtime = app
+    text = "押金被车行老板骗了三千，是我半个月的钱。最近每天都在想，活着到底有什么意思，消失了也没人在乎吧"
+    body = client.post("/v1/faq/ask", json={"question": text}).json()
+    assert body["crisis"] == "passive" and "12356" in body["message"]
+    first = body["answers"][0]
+    assert first["pinned"] == "safety" and body["tier"] in ("confident", "likely")
+    entries = {e.id: e for e in runtime.store.list(status="published", limit=10_000)[0]}
+    assert entries[first["entry_id"]].issue_types[0] == "mental_crisis"
+    assert all(a["pinned"] is None for a in body["answers"][1:])
+    note = client.post("/v1/suggest", json={"text": text}, headers=_auth(client, "op")).json()
+    lead, *rest = note["suggestions"]
+    assert lead["pinned"] == "safety" and entries[lead["entry_id"]].issue_types[0] == "mental_crisis"
+    assert lead["entry_id"] not in [s["entry_id"] for s in rest]
+    scores = [s["score"] for s in rest]
+    assert scores == sorted(scores, reverse=True) and all(s["pinned"] is None for s in rest)
+    # The same deposit question without the despair: nothing is pinned.
+    plain = client.post("/v1/faq/ask", json={"question": "押金被车行老板骗了三千，是我半个月的钱，怎么办"}).json()
+    assert plain["crisis"] is None and all(a["pinned"] is None for a in plain["answers"])
+
+
 @pytest.mark.parametrize("text,message", [("你好在吗", "你好"), ("押金" * 200, "一两句话"), ("asdfghjkl", "一两句话")])
 def test_greetings_and_noise_never_get_an_answer(app, text: str, message: str) -> None:
     client, _ = app

@@ -107,6 +107,9 @@ class Suggestion(BaseModel):
     good_enough: bool = Field(description="tier is confident or likely.")
     standing: float = Field(default=1.0, description="The multiplier its feedback standing applied to the score "
                                                      "(bounded to 0.95-1.05).")
+    pinned: Literal["safety"] | None = Field(default=None, description="Why it is shown first whatever its score: "
+                                             "'safety', crisis support for a note about self-harm. The rest follow "
+                                             "by score.")
 
 
 class EmergencyContact(BaseModel):

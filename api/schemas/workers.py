@@ -37,6 +37,8 @@ class FaqAnswer(BaseModel):
     where_to_go: list[WhereToGo]
     score: float | None
     tier: Literal["confident", "likely", "none"] = "confident"
+    pinned: Literal["safety"] | None = Field(default=None, description="'safety': crisis support shown first for a "
+                                             "question about self-harm, before the answer to the question asked.")
 
 
 class Contact(BaseModel):

@@ -50,6 +50,7 @@
     const card = $("answer-template").content.firstElementChild.cloneNode(true);
     card.dataset.entry = a.entry_id;
     card.dataset.tier = a.tier;
+    if (a.pinned) card.dataset.pinned = a.pinned; // crisis support shown before the answer to the question asked
     setText(card.querySelector(".answer-title"), a.title);
     setText(card.querySelector(".answer-text"), a.text);
     show(card.querySelector(".steps-box"), fill(card.querySelector(".answer-steps"), a.steps, (s) => el("li", { text: s })));

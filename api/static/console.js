@@ -202,8 +202,10 @@
 
   function renderSuggestions(list) {
     const ol = clear($("suggestions"));
-    // In the order of the score shown (the server sends them so; a missing score goes last).
-    const sorted = list.slice().sort((a, b) => (b.score === null || b.score === undefined ? -1 : b.score) - (a.score === null || a.score === undefined ? -1 : a.score));
+    // Crisis support pinned first (a note about self-harm), then in the order of the score shown (the server
+    // sends them so; a missing score goes last).
+    const key = (s) => (s.pinned ? 2 : 0) + (s.score === null || s.score === undefined ? -1 : s.score);
+    const sorted = list.slice().sort((a, b) => key(b) - key(a));
     sorted.forEach((s, i) => ol.appendChild(suggestionCard(s, i)));
   }
 
@@ -216,7 +218,7 @@
         el("h3", { class: "s-title", text: s.title }),
         el("span", { class: "row small" },
           el("span", { class: "tier", dataset: { tier }, text: TIERS[tier] || tier }),
-          el("span", { class: "muted", text: [tier === "confident" && i === 0 ? "推荐" : null, score !== null ? `可信度 ${score}%` : null].filter(Boolean).join(" · ") }))),
+          el("span", { class: "muted", text: [s.pinned === "safety" ? "安全优先" : null, tier === "confident" && i === 0 ? "推荐" : null, score !== null ? `可信度 ${score}%` : null].filter(Boolean).join(" · ") }))),
       el("p", { class: "reply", text: s.reply }),
       s.steps && s.steps.length ? el("div", {}, el("p", { class: "label", text: "步骤" }), el("ol", {}, s.steps.map((x) => el("li", { text: x })))) : null,
       s.evidence && s.evidence.length ? el("div", {}, el("p", { class: "label", text: "证据" }), el("ul", { class: "evidence" }, s.evidence.map((x) => el("li", { text: x })))) : null,
