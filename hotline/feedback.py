@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -97,12 +97,12 @@ class QuestionLog:
         if source not in SOURCES:
             raise InvalidRequest(f"unknown source {source!r}",
                                  f"未知的来源：{source}")
+        # One INSERT ... RETURNING rather than the ORM's unit of work: this runs on every suggestion and answer.
         with transaction(self.factory) as s:
-            row = Question(source=source, text_masked=mask(text).text, answered=answered, best_entry_id=best_entry_id,
-                           best_score=best_score, issue_types=list(issue_types), urgency=urgency, tier=tier)
-            s.add(row)
-            s.flush()
-            return row.id
+            return int(s.execute(insert(Question).values(
+                source=source, text_masked=mask(text).text, answered=answered, best_entry_id=best_entry_id,
+                best_score=best_score, issue_types=list(issue_types), urgency=urgency, tier=tier,
+            ).returning(Question.id)).scalar_one())
 
     def unanswered(self, since: datetime | None = None, include_unhelpful: bool = True,
                    limit: int = 2000) -> list[dict[str, Any]]:

@@ -201,19 +201,29 @@ class Searcher:
         return {t: self._idf(t) for t in set(query_tokens)}
 
     def coverage(self, query_tokens: Sequence[str], pos: int, exclude_text: str | None = None,
-                 weights: dict[str, float] | None = None) -> tuple[float, float, float]:
-        """(IDF share of the query's words found in the entry, the same in its questions only, IDF share of
-        words the index has never seen). An off-topic question that shares one domain word (健身房的押金)
-        covers little of its own weight."""
+                 weights: dict[str, float] | None = None) -> tuple[float, float]:
+        """(IDF share of the query's words found in the entry, the same in its questions only). An off-topic
+        question that shares one domain word (健身房的押金) covers little of its own weight."""
         if not query_tokens:
-            return 0.0, 0.0, 1.0
+            return 0.0, 0.0
         weights = weights if weights is not None else self.query_weights(query_tokens)
         total = sum(weights.values()) or 1.0
         everything, questions = self._tokens_of(pos, exclude_text)
-        covered = sum(w for t, w in weights.items() if t in everything)
-        covered_q = sum(w for t, w in weights.items() if t in questions)
-        oov = sum(w for t, w in weights.items() if t not in self._vocab)
-        return covered / total, covered_q / total, oov / total
+        covered = covered_q = 0.0
+        for t, w in weights.items():  # one pass: this runs for every candidate of every query
+            if t in everything:
+                covered += w
+                if t in questions:  # the question rows' words are a subset of all the entry's words
+                    covered_q += w
+        return covered / total, covered_q / total
+
+    def oov_share(self, query_tokens: Sequence[str], weights: dict[str, float] | None = None) -> float:
+        """IDF share of the query's words the index has never seen (1.0 for no words): one figure per query."""
+        if not query_tokens:
+            return 1.0
+        weights = weights if weights is not None else self.query_weights(query_tokens)
+        total = sum(weights.values()) or 1.0
+        return sum(w for t, w in weights.items() if t not in self._vocab) / total
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -288,12 +298,12 @@ class Searcher:
         labels = set(triage.labels) if triage else set()
         tri_max = max(probs.values(), default=0.0)
         tri_oos = float(probs.get("out_of_scope", 0.0))
-        query_level = [math.log(1 + len(query.text)), 0.0, tri_max, tri_oos, float(query.degenerate is not None)]
         weights = self.query_weights(query.tokens)
+        query_level = [math.log(1 + len(query.text)), self.oov_share(query.tokens, weights), tri_max, tri_oos,
+                       float(query.degenerate is not None)]
         for c, mem in zip(ordered, memory):
             e = entries[c.pos]
-            cov, cov_q, oov = self.coverage(query.tokens, c.pos, exclude_text, weights)
-            query_level[1] = oov
+            cov, cov_q = self.coverage(query.tokens, c.pos, exclude_text, weights)
             types = e.issue_types
             c.features = [
                 c.bm25 / (1.0 + c.bm25),
@@ -386,7 +396,8 @@ class Searcher:
             reason = f"best match {confidence:.2f} is below {model.likely:.2f}: no good answer"
         # Standing reorders what is shown (x0.95-1.05); ties keep the reranker's order.
         factors = {c.pos: float(standing.get(entries[c.pos].entry_id, 1.0)) if standing else 1.0 for c in ranked}
-        shown = sorted(ranked, key=lambda c: (-min(1.0, c.probability * factors[c.pos]), ranked.index(c)))
+        order = {c.pos: i for i, c in enumerate(ranked)}
+        shown = sorted(ranked, key=lambda c: (-min(1.0, c.probability * factors[c.pos]), order[c.pos]))
         hits = []
         for c in shown[:k]:
             score = min(1.0, c.probability * factors[c.pos])

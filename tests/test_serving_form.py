@@ -15,7 +15,7 @@ from tests.conftest import REPO
 from triage import classifier as artifact
 from triage.errors import ArtifactError
 from triage.normalize import normalize
-from triage.serving_form import char_wb_ngrams
+from triage.serving_form import char_wb_ngrams, dense_row_csr, hstack_csr, leading_columns
 
 ROOT = REPO / "models" / "artifacts" / "triage"
 
@@ -102,3 +102,28 @@ def test_char_wb_ngrams_match_sklearn() -> None:
     analyse = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3)).build_analyzer()
     for text in ["", " a ", "押金不退", "abc  de\tf", "x", "多 空格   之间", "ab"]:
         assert char_wb_ngrams(text.lower(), 1, 3) == analyse(text)
+
+
+def _same(a, b) -> None:  # type: ignore[no-untyped-def]
+    assert a.shape == b.shape and a.format == b.format == "csr"
+    assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+    assert a.data.dtype == b.data.dtype and np.array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_the_one_message_sparse_helpers_equal_scipy(rows: int) -> None:
+    """hstack_csr, dense_row_csr and leading_columns build the arrays scipy would, value for value."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(rows)
+    tfidf = [sparse.random(rows, w, density=0.05, format="csr", random_state=i, dtype=np.float64)
+             for i, w in enumerate((500, 0, 70))]
+    dense = rng.normal(size=(rows, 16)).astype(np.float32)
+    dense[:, ::3] = 0.0
+    _same(dense_row_csr(dense), sparse.csr_matrix(dense))
+    blocks = [*tfidf, dense_row_csr(dense)]
+    _same(hstack_csr(blocks), sparse.hstack(blocks, format="csr"))
+    _same(hstack_csr([tfidf[0], dense]), sparse.hstack([tfidf[0], sparse.csr_matrix(dense)], format="csr"))
+    X = hstack_csr(blocks)
+    for width in (0, 1, 300, 570, X.shape[1]):
+        _same(leading_columns(X, width), X[:, :width])

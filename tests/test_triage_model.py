@@ -153,3 +153,14 @@ def test_a_tampered_or_mismatched_model_is_refused(model_dir: Path, tmp_path: Pa
     if manifest.get("embedding_id"):  # a model trained on embeddings refuses another embedding model
         with pytest.raises(ArtifactError, match="different embedding model"):
             artifact.load(root, embedding_id="st:some/other-model")
+
+
+def test_the_response_form_of_a_result_is_what_asdict_gave(triager) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_plain import _reference
+
+    result = triager.analyse("上个月3号送单被车撞了，站长不给报工伤，押金800也不退，我电话13812345678")
+    ref = _reference(result)
+    ref.pop("timings_ms"), ref.pop("text_normalised")
+    ref["entities"]["injury_severity"] = result.entities.injury_severity
+    d = result.to_dict()
+    assert d == ref and list(d) == list(ref) and d["entities"]["dates"] and d["entities"]["money"]

@@ -21,7 +21,7 @@ from triage.danger import KINDS, DangerReason, neutralise
 from triage.danger import context as danger_context
 from triage.errors import ArtifactError
 from triage import serving_form
-from triage.serving_form import Encoder, ServingFeatures
+from triage.serving_form import Encoder, ServingFeatures, dense_row_csr, hstack_csr, leading_columns
 from triage.files import point_current, sha256_file
 from triage.linear import CompiledLinear, compile_multiclass, compile_ovr
 from triage.taxonomy import issue_types, urgency_levels
@@ -160,13 +160,13 @@ def danger_words(features: Any, normalised: list[str], X: Any = None) -> sparse.
         return sparse.csr_matrix((len(normalised), 0))
     neutral = [neutralise(t) for t in normalised]
     if X is not None and neutral == list(normalised):
-        return sparse.csr_matrix(X)[:, :sum(widths)]
-    return sparse.hstack([step.transform(neutral) for step in steps], format="csr")
+        return leading_columns(sparse.csr_matrix(X), sum(widths))
+    return hstack_csr([step.transform(neutral) for step in steps])
 
 
 def danger_matrix(X: Any, ctx: np.ndarray, weight: float) -> sparse.csr_matrix:
     """The danger detector's input: the message features and its context features side by side."""
-    return sparse.hstack([sparse.csr_matrix(X), sparse.csr_matrix(ctx * weight)], format="csr")
+    return hstack_csr([X if sparse.issparse(X) else sparse.csr_matrix(X), dense_row_csr(np.asarray(ctx * weight))])
 
 
 def decide_labels(probs: np.ndarray, labels: list[str], thresholds: dict[str, float], abstain: float) -> list[str]:

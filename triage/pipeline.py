@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -47,20 +47,33 @@ class TriageResult:
     danger: Danger = Danger("none", None, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        def convert(obj: Any) -> Any:
-            if isinstance(obj, dict):
-                return {k: convert(v) for k, v in obj.items()}
-            if isinstance(obj, (list, tuple)):
-                return [convert(v) for v in obj]
-            if isinstance(obj, date):
-                return obj.isoformat()
-            return obj
-
-        d = convert(asdict(self))
+        d = plain(self)
         d.pop("timings_ms", None)
         d.pop("text_normalised", None)
         d["entities"]["injury_severity"] = self.entities.injury_severity
         return d
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def plain(obj: Any) -> Any:
+    """Dataclasses, lists, tuples and dicts as JSON-ready dicts and lists, dates as ISO strings: what
+    ``dataclasses.asdict`` and a conversion gave, without asdict's deep copy of every value (it cost more than
+    the rest of a response's conversion)."""
+    cls = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None and is_dataclass(obj) and not isinstance(obj, type):
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(obj))
+    if names is not None:
+        return {n: plain(getattr(obj, n)) for n in names}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, date):
+        return obj.isoformat()
+    return obj
 
 
 def close_deadlines(found: list[deadline_rules.Deadline]) -> list[str]:

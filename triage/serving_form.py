@@ -47,6 +47,40 @@ def char_wb_ngrams(text: str, min_n: int, max_n: int) -> list[str]:
     return out
 
 
+def hstack_csr(blocks: Sequence[Any]) -> sparse.csr_matrix:
+    """``scipy.sparse.hstack(blocks, format="csr")`` for blocks with the same rows (CSR matrices or dense 2-D
+    arrays), built from the arrays directly: scipy's hstack validated and converted each block, which cost more than
+    the TF-IDF itself for one message. Equal to scipy's result (tests/test_serving_form.py)."""
+    mats = [b if sparse.issparse(b) else sparse.csr_matrix(b) for b in blocks]
+    n = mats[0].shape[0]
+    if n != 1 or any(m.format != "csr" for m in mats):
+        return sparse.hstack(mats, format="csr")  # batches (training, evaluation): scipy's own path
+    offsets = np.cumsum([0] + [m.shape[1] for m in mats])
+    data = np.concatenate([m.data for m in mats])
+    indices = np.concatenate([m.indices.astype(np.int64) + off for m, off in zip(mats, offsets)])
+    width = int(offsets[-1])
+    index_dtype = np.int32 if max(width, len(data)) < np.iinfo(np.int32).max else np.int64
+    return sparse.csr_matrix((data, indices.astype(index_dtype), np.array([0, len(data)], dtype=index_dtype)),
+                             shape=(1, width))
+
+
+def dense_row_csr(v: np.ndarray) -> sparse.csr_matrix:
+    """A dense (n, d) array as CSR without scipy's dense-to-sparse scan per call (zeros kept out as scipy does)."""
+    if v.shape[0] != 1:
+        return sparse.csr_matrix(v)
+    cols = np.flatnonzero(v[0])
+    return sparse.csr_matrix((v[0, cols], cols.astype(np.int32), np.array([0, len(cols)], dtype=np.int32)),
+                             shape=v.shape)
+
+
+def leading_columns(X: sparse.csr_matrix, width: int) -> sparse.csr_matrix:
+    """``X[:, :width]``; for one row with sorted columns, a cut of its arrays rather than scipy's slicing."""
+    if X.shape[0] != 1 or not X.has_sorted_indices:
+        return X[:, :width]
+    k = int(np.searchsorted(X.indices, width))
+    return sparse.csr_matrix((X.data[:k], X.indices[:k], np.array([0, k], dtype=X.indptr.dtype)), shape=(1, width))
+
+
 @dataclass
 class TfidfTable:
     """One fitted TfidfVectorizer: how it reads text, its vocabulary and its idf weights."""
@@ -125,7 +159,7 @@ class EmbeddingPart:
             raise ArtifactError("embedding features need an encoder: call attach_encoder() after loading")
         v = np.asarray(self.encoder(list(texts)), dtype=np.float32) - self.mean
         v /= np.linalg.norm(v, axis=1, keepdims=True) + 1e-9
-        return sparse.csr_matrix(v * self.weight)
+        return dense_row_csr(v * self.weight)
 
 
 class ServingFeatures:
@@ -148,7 +182,7 @@ class ServingFeatures:
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         normalised = [normalize(t) for t in texts]
-        return sparse.hstack([part.transform(normalised) for _, part in self.parts], format="csr")
+        return hstack_csr([part.transform(normalised) for _, part in self.parts])
 
     def tfidf(self) -> list[TfidfTable]:
         return [p for name, p in self.parts if name in ("char", "word") and isinstance(p, TfidfTable)]
