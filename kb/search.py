@@ -130,6 +130,13 @@ class Candidate:
     probability: float = float("nan")
 
 
+def _first_per_entry(entry_pos: np.ndarray) -> np.ndarray:
+    """Indices of each entry's first row in ``entry_pos`` (rows in retrieval order), in that order."""
+    _, first = np.unique(entry_pos, return_index=True)
+    first.sort()
+    return first
+
+
 class Searcher:
     """Search one index build. Cheap to create; hold one per build (a rebuild makes a new one)."""
 
@@ -145,6 +152,7 @@ class Searcher:
         n = max(len(build.rows.texts), 1)
         self._n_rows = n
         self._max_idf = math.log(1 + n)
+        self._row_is_question = np.array([f == "question" for f in build.rows.field], dtype=bool)
         # Per entry, computed once per build: its words (all rows; question rows only) and situation.
         self._entry_tokens: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
         self._entry_rows: dict[int, list[tuple[str, frozenset[str], bool]]] = {}
@@ -198,7 +206,9 @@ class Searcher:
 
     def query_weights(self, query_tokens: Sequence[str]) -> dict[str, float]:
         """IDF weight of each distinct query word (computed once per query, used for every candidate)."""
-        return {t: self._idf(t) for t in set(query_tokens)}
+        # In first-seen order (a set's order changes with each process's string hashing, and with it the last bit
+        # of the coverage sums): the same query gives the same features in every process.
+        return {t: self._idf(t) for t in dict.fromkeys(query_tokens)}
 
     def coverage(self, query_tokens: Sequence[str], pos: int, exclude_text: str | None = None,
                  weights: dict[str, float] | None = None) -> tuple[float, float]:
@@ -238,10 +248,13 @@ class Searcher:
         ``memory_exclude``: while fitting, the calibration question itself, left out of the memory."""
         b = self.build
         rows = b.rows
-        cands: dict[int, Candidate] = {}
-        n_rows = len(rows.texts)
+        n_rows, n_entries = len(rows.texts), len(b.entries)
         if n_rows == 0 or not b.entries or b.bm25 is None:
             return []  # nothing is published: nothing to find
+        # Per entry, with numpy over the retrieved rows (a Python loop over 400 rows cost more than the scoring):
+        # its rank and score in each retriever, counting an entry at its best row; -1 when not retrieved.
+        bm25_rank = np.full(n_entries, -1, dtype=np.int64)
+        bm25_score = np.zeros(n_entries)
         tokens = [t for t in query.tokens if t in self._vocab]
         if mode in ("hybrid", "bm25") and tokens:
             # Score every row and take the top ones ourselves: bm25s.retrieve hands each query to a
@@ -250,37 +263,46 @@ class Searcher:
             k = min(CANDIDATES, n_rows)
             top = np.argpartition(-all_scores, k - 1)[:k] if k < n_rows else np.arange(n_rows)
             top = top[np.argsort(-all_scores[top], kind="stable")]
-            rank = 0
-            for row, score in zip(top, all_scores[top]):
-                if score <= 0 or (exclude_text is not None and rows.texts[row] == exclude_text):
-                    continue
-                pos = int(rows.entry_pos[row])
-                c = cands.setdefault(pos, Candidate(pos))
-                if c.bm25_rank is None:
-                    c.bm25_rank, c.bm25 = rank, float(score)
-                    rank += 1
+            keep = all_scores[top] > 0
+            if exclude_text is not None:
+                keep &= np.array([rows.texts[r] != exclude_text for r in top], dtype=bool)
+            top = top[keep]
+            first = _first_per_entry(rows.entry_pos[top])
+            bm25_rank[rows.entry_pos[top[first]]] = np.arange(len(first))
+            bm25_score[rows.entry_pos[top[first]]] = all_scores[top[first]]
+        dense_rank = np.full(n_entries, -1, dtype=np.int64)
+        cos_q, cos_a = np.zeros(n_entries), np.zeros(n_entries)
+        matched_row = np.full(n_entries, -1, dtype=np.int64)
         vec = None
         if mode in ("hybrid", "dense") and self.encode_query is not None:
             vec = query_vector if query_vector is not None else self.encode_query([query.text])[0]
             sims, ids = b.faiss_index.search(np.ascontiguousarray(vec[None, :], dtype=np.float32), min(CANDIDATES, n_rows))
-            rank = 0
-            for row, sim in zip(ids[0], sims[0]):
-                if row < 0 or (exclude_text is not None and rows.texts[row] == exclude_text):
-                    continue
-                pos = int(rows.entry_pos[row])
-                c = cands.setdefault(pos, Candidate(pos))
-                if rows.field[row] == "question":
-                    c.cos_q = max(c.cos_q, float(sim))
-                else:
-                    c.cos_a = max(c.cos_a, float(sim))
-                if c.dense_rank is None:
-                    c.dense_rank, c.matched = rank, rows.texts[row]
-                    rank += 1
-        for c in cands.values():
-            c.fused = sum(1.0 / (RRF_K + r + 1) for r in (c.bm25_rank, c.dense_rank) if r is not None)
-        ordered = sorted(cands.values(), key=lambda c: (-c.fused, c.pos))[:depth]
-        for i, c in enumerate(ordered):
-            c.fused_rank = i
+            keep = ids[0] >= 0
+            if exclude_text is not None:
+                keep &= np.array([r < 0 or rows.texts[r] != exclude_text for r in ids[0]], dtype=bool)
+            ids_k, sims_k = ids[0][keep], sims[0][keep].astype(np.float64)
+            pos = rows.entry_pos[ids_k]
+            is_q = self._row_is_question[ids_k]
+            np.maximum.at(cos_q, pos[is_q], sims_k[is_q])  # the best question row and answer row (never below 0)
+            np.maximum.at(cos_a, pos[~is_q], sims_k[~is_q])
+            first = _first_per_entry(pos)
+            dense_rank[pos[first]] = np.arange(len(first))
+            matched_row[pos[first]] = ids_k[first]
+        reached = np.flatnonzero((bm25_rank >= 0) | (dense_rank >= 0))
+        fused = np.zeros(n_entries)
+        for ranks in (bm25_rank, dense_rank):  # reciprocal rank fusion, summed in the retrievers' order
+            hit = ranks >= 0
+            fused[hit] += 1.0 / (RRF_K + ranks[hit] + 1)
+        best = reached[np.lexsort((reached, -fused[reached]))][:depth]  # by fused score, then position
+        ordered = []
+        for i, p in enumerate(best.tolist()):
+            c = Candidate(p, fused=float(fused[p]), fused_rank=i)
+            if bm25_rank[p] >= 0:
+                c.bm25_rank, c.bm25 = int(bm25_rank[p]), float(bm25_score[p])
+            if dense_rank[p] >= 0:
+                c.dense_rank, c.matched = int(dense_rank[p]), rows.texts[int(matched_row[p])]
+                c.cos_q, c.cos_a = float(cos_q[p]), float(cos_a[p])
+            ordered.append(c)
         self._features(query, ordered, exclude_text, triage, vec, memory_exclude)
         return ordered
 
