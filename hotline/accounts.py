@@ -158,12 +158,14 @@ class Accounts:
                 if key is None or key.revoked:
                     raise AuthError("unknown or revoked API key")
                 return Principal(f"key:{key.prefix}", key.role, key.platform, via="key")
-            row = s.scalar(select(SignIn).where(SignIn.token_hash == digest))
+            # The sign-in and its user in one query: this runs on every signed-in request.
+            found = s.execute(select(SignIn, User).outerjoin(User, User.id == SignIn.user_id)
+                              .where(SignIn.token_hash == digest)).first()
+            row, user = (found[0], found[1]) if found is not None else (None, None)
             if row is None or row.revoked:
                 raise AuthError("unknown or revoked token")
             if aware_utc(row.expires_at) <= datetime.now(timezone.utc):
                 raise AuthError("token expired: sign in again")
-            user = s.get(User, row.user_id)
             if user is None or not user.active:
                 raise AuthError("account disabled")
             return Principal(user.name, user.role, user.platform)
