@@ -43,13 +43,15 @@ def link(method: str, path: str, body: dict[str, str] | None = None, **parameter
     return out
 
 
-def runtime(request: Request) -> Runtime:
+# Plain attribute reads: async, so FastAPI calls them on the event loop instead of sending each to the threadpool
+# (a thread hop per dependency per request).
+async def runtime(request: Request) -> Runtime:
     return request.app.state.jishibang.runtime
 
 
 def _service(name: str) -> Any:
     """A dependency that hands a route one service of the runtime the lifespan built."""
-    def get(request: Request) -> Any:
+    async def get(request: Request) -> Any:
         return getattr(request.app.state.jishibang.runtime, name)
 
     get.__name__ = name
