@@ -327,6 +327,10 @@ class Assistant:
         out_of_scope = result.labels == ["out_of_scope"] and found.tier != "confident"
         tier = "none" if out_of_scope else found.tier
         hits = self._suggestions(found)
+        if need and tier == "none" and hits and not found.degenerate and not out_of_scope:
+            # The person chose this need in our clarifying question, which offered it because an entry answers it:
+            # that entry, as a hedge, rather than "we are not sure" right after asking them to choose.
+            tier = "likely"
         answers: tuple[Suggestion, ...] = ()
         if tier == "confident" and hits:
             answers = hits[:1]

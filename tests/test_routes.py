@@ -114,6 +114,20 @@ def test_a_question_about_self_harm_leads_with_crisis_support_then_the_question_
     assert plain["crisis"] is None and all(a["pinned"] is None for a in plain["answers"])
 
 
+def test_a_need_chosen_in_the_clarifying_question_gets_that_needs_best_entry(app) -> None:
+    """Choosing one of our clarifying question's needs never ends in "we are not sure": the best entry for that need
+    comes back, hedged."""
+    client, runtime = app
+    entries = {e.id: e for e in runtime.store.list(status="published", limit=10_000)[0]}
+    for need in ("deposit_refund", "pay_settlement"):
+        body = client.post("/v1/faq/ask", json={"question": "被扣钱了", "need": need}).json()
+        assert body["tier"] in ("confident", "likely") and body["answers"], body
+        assert need in entries[body["answers"][0]["entry_id"]].issue_types
+        assert body["clarify"] is None  # no second question
+    noise = client.post("/v1/faq/ask", json={"question": "asdfghjkl", "need": "deposit_refund"}).json()
+    assert noise["tier"] == "none" and noise["answers"] == []
+
+
 @pytest.mark.parametrize("text,message", [("你好在吗", "你好"), ("押金" * 200, "一两句话"), ("asdfghjkl", "一两句话")])
 def test_greetings_and_noise_never_get_an_answer(app, text: str, message: str) -> None:
     client, _ = app
