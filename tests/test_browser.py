@@ -303,6 +303,29 @@ def test_console_banner_only_when_no_suggestion_is_likely(api_server: ApiServer,
     shot(page, "console-banner")
 
 
+def test_a_note_about_self_harm_leads_with_crisis_support_in_the_console_and_on_ask(
+        api_server: ApiServer, new_page: Callable[..., Any]) -> None:
+    text = "押金被车行老板骗了三千，是我半个月的钱。最近每天都在想，活着到底有什么意思，消失了也没人在乎吧"
+    page = new_page(viewport={"width": 1400, "height": 1000})
+    login(page, "operator")
+    page.locator("#note").press_sequentially(text, delay=5)
+    first = page.locator("#suggestions > li.suggestion").first
+    expect(first).to_have_attribute("data-pinned", "safety", timeout=30_000)
+    expect(first).to_contain_text("安全优先")
+    rest = page.locator("#suggestions > li.suggestion").evaluate_all(
+        "lis => lis.slice(1).map(li => [li.dataset.pinned, parseFloat(li.dataset.score)])")
+    assert all(not p for p, _ in rest)
+    scores = [x for _, x in rest if x == x]
+    assert scores == sorted(scores, reverse=True)
+    shot(page, "console-crisis-support-first")
+    ask_page = new_page(**PHONE)
+    ask_page.goto("/ask")
+    ask(ask_page, text)
+    expect(ask_page.locator("#answers .answer").first).to_have_attribute("data-pinned", "safety", timeout=30_000)
+    expect(ask_page.locator("#emergency")).to_be_hidden()  # passive ideation: 12356 and the hotline, never 110
+    shot(ask_page, "ask-crisis-support-first")
+
+
 # --- the staff editor: create, conflict, submit, approve, then search finds it ---------------------
 
 def test_staff_publishes_an_entry_that_search_then_finds(api_server: ApiServer, new_page: Callable[..., Any]) -> None:

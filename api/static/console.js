@@ -213,7 +213,7 @@
     const score = s.score === null || s.score === undefined ? null : Math.round(s.score * 100);
     const status = el("span", { class: "small muted fb" });
     const tier = s.tier || (s.good_enough ? "likely" : "none");
-    const li = el("li", { class: "suggestion" + (tier === "confident" ? " best" : ""), dataset: { entryId: s.entry_id, version: s.version, tier, score: s.score === null || s.score === undefined ? "" : String(s.score) } },
+    const li = el("li", { class: "suggestion" + (tier === "confident" ? " best" : ""), dataset: { entryId: s.entry_id, version: s.version, tier, pinned: s.pinned || "", score: s.score === null || s.score === undefined ? "" : String(s.score) } },
       el("div", { class: "row spread" },
         el("h3", { class: "s-title", text: s.title }),
         el("span", { class: "row small" },
