@@ -277,17 +277,19 @@ class Assistant:
         for doc in searcher.build.entries:
             self.published(doc.entry_id, doc.version)
 
-    def _support_first(self, result: TriageResult, shown: tuple[Suggestion, ...], k: int) -> tuple[Suggestion, ...]:
-        """``shown`` led by the best crisis-support entry when the message is about self-harm (SUPPORT_FIRST)."""
+    def _support_first(self, result: TriageResult, shown: tuple[Suggestion, ...], k: int,
+                       tier: str) -> tuple[tuple[Suggestion, ...], str]:
+        """(``shown`` led by the best crisis-support entry when the message is about self-harm (SUPPORT_FIRST), the
+        answer's tier: at least likely once that entry leads)."""
         if result.danger.kind not in SUPPORT_FIRST:
-            return shown
-        found = self.search(result, k=1, need=SUPPORT_NEED)
-        support = self._suggestions(found)
+            return shown, tier
+        support = self._suggestions(self.search(result, k=1, need=SUPPORT_NEED))
         if not support:
-            return shown
+            return shown, tier
         lead = support[0]
         lead = Suggestion(lead.entry, lead.score, lead.tier if lead.tier != "none" else "likely", lead.standing, "safety")
-        return (lead, *[s for s in shown if s.entry.entry_id != lead.entry.entry_id])[:k]
+        rest = [s for s in shown if s.entry.entry_id != lead.entry.entry_id]
+        return (lead, *rest)[:k], tier if tier != "none" else "likely"
 
     def _suggestions(self, found: SearchResult) -> tuple[Suggestion, ...]:
         self.warm(found.index_build)
@@ -303,10 +305,8 @@ class Assistant:
     def suggest(self, text: str, now: datetime | None = None, record: bool = True, k: int | None = None) -> Suggestions:
         result = self.triage(text, now)
         found = self.search(result, k)
-        suggestions = self._support_first(result, self._suggestions(found), k or self.k)
-        tier = found.tier if suggestions else "none"
-        if suggestions and suggestions[0].pinned and tier == "none":
-            tier = "likely"
+        suggestions = self._suggestions(found)
+        suggestions, tier = self._support_first(result, suggestions, k or self.k, found.tier if suggestions else "none")
         if record:
             self._log("operator", result, found, answered=tier != "none", tier=tier)
         return Suggestions(
@@ -339,9 +339,7 @@ class Assistant:
             answers = tuple(h for i, h in enumerate(hits[:2]) if i == 0 or h.tier in ("confident", "likely"))
         if not need:
             # Crisis support first; the everyday answer after it only when it was itself offered.
-            answers = self._support_first(result, answers, 2)
-            if answers and answers[0].pinned and tier == "none":
-                tier = "likely"
+            answers, tier = self._support_first(result, answers, 2, tier)
         if not answers:
             tier = "none"
         qid = self._log("worker", result, found, answered=tier != "none", tier=tier) if record else 0

@@ -268,8 +268,9 @@ class Searcher:
                 keep &= np.array([rows.texts[r] != exclude_text for r in top], dtype=bool)
             top = top[keep]
             first = _first_per_entry(rows.entry_pos[top])
-            bm25_rank[rows.entry_pos[top[first]]] = np.arange(len(first))
-            bm25_score[rows.entry_pos[top[first]]] = all_scores[top[first]]
+            best_rows = top[first]
+            bm25_rank[rows.entry_pos[best_rows]] = np.arange(len(first))
+            bm25_score[rows.entry_pos[best_rows]] = all_scores[best_rows]
         dense_rank = np.full(n_entries, -1, dtype=np.int64)
         cos_q, cos_a = np.zeros(n_entries), np.zeros(n_entries)
         matched_row = np.full(n_entries, -1, dtype=np.int64)

@@ -166,7 +166,7 @@ def danger_words(features: Any, normalised: list[str], X: Any = None) -> sparse.
 
 def danger_matrix(X: Any, ctx: np.ndarray, weight: float) -> sparse.csr_matrix:
     """The danger detector's input: the message features and its context features side by side."""
-    return hstack_csr([X if sparse.issparse(X) else sparse.csr_matrix(X), dense_row_csr(np.asarray(ctx * weight))])
+    return hstack_csr([X, dense_row_csr(np.asarray(ctx * weight))])  # hstack_csr takes X sparse or dense
 
 
 def decide_labels(probs: np.ndarray, labels: list[str], thresholds: dict[str, float], abstain: float) -> list[str]:
