@@ -40,7 +40,7 @@ def test_the_same_ids_as_the_full_tokenizer(tokenizer_dir: Path) -> None:
     rng = random.Random(7)
     # every script the hotline sees, and some it does not (Cyrillic, kana, Thai, accented Latin, flags)
     pool = ("押金不退怎么办骑手站长扣钱工伤仲裁冇佢咗唔嘅喺揾攰點解𠮶"
-            "abcXYZ 0123456789.,!?%-:/()【】「」，。！？、；：～·°×😭😂🙏🏻🇨🇳ÅéüЖжあカタไทย\u3000\t\n")
+            "abcXYZ 0123456789.,!?%-:/()【】「」，。！？、；：～·°×😭😂🙏🏻🇨🇳‼️❤️ÅéüЖжあカタไทย\u3000\t\n")
     texts = _corpus_texts()
     texts += ["".join(rng.choice(pool) for _ in range(rng.randint(1, 120))) for _ in range(3000)]
     texts += ["押金" * 400, "", " ", "ＡＢＣ１２３", "ﬁ café", "Привет，押金"]
@@ -54,7 +54,7 @@ def test_hotline_messages_never_need_the_full_tokenizer(tokenizer_dir: Path) -> 
     assert compact is not None
     compact.encode_batch(["query: " + t for t in _corpus_texts()])
     assert compact.fallbacks == 0 and compact._full is None
-    assert covered("攰到死😭，站长话扣我200蚊") and not covered("Привет")
+    assert covered("攰到死😭，站长话扣我200蚊") and covered("‼️ 被狗咬了❤️") and not covered("Привет")
 
 
 def test_a_changed_tokenizer_is_not_served_a_stale_compact_one(tokenizer_dir: Path, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 COMPACT_NAME = "tokenizer-compact.json"
 IDS_NAME = "tokenizer-compact-ids.npy"
 INFO_NAME = "tokenizer-compact.manifest.json"  # written last: the pair is complete when it names them
-COMPACT_VERSION = 1
+COMPACT_VERSION = 2  # 2: variation selectors (the VS16 of emoji such as ‼️) covered
 SPECIALS = 4  # <s> <pad> </s> <unk>: kept first, so the post-processor's ids stay valid
 
 # Characters the compact vocabulary covers (after the tokenizer's normalisation, NFKC among it).
@@ -39,7 +39,7 @@ COVERED = ("\u0000-\u00ff"  # ASCII and Latin-1 (·, °, ×, ½ in Chinese text)
            "\u2000-\u206f\u2100-\u23ff\u2460-\u27bf"  # punctuation, letterlike, arrows, enclosed digits, symbols
            "\u2e80-\u2fdf\u3000-\u303f\u3100-\u312f\u3190-\u31ff"  # CJK radicals, punctuation, bopomofo, strokes
            "\u3200-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # enclosed CJK, Ext A, unified, compatibility
-           "\ufe10-\ufe6f\uff00-\uffef"  # vertical and small forms, full-width forms
+           "\ufe00-\ufe6f\uff00-\uffef"  # variation selectors (‼️ ❤️), vertical and small forms, full-width forms
            "\U0001f000-\U0001faff\U00020000-\U0003134f"  # emoji and pictographs; Ext B-G (Cantonese characters)
            "\u2581")  # the Metaspace marker the pre-tokenizer inserts
 _UNCOVERED = re.compile(f"[^{COVERED}]")
