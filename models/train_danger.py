@@ -30,6 +30,12 @@ CONTEXT_WEIGHT = 1.0
 # showed it: a retraining that moved it from 0.030 to 0.060 left a passive ideation at 0.045 with no check at all).
 # A check costs the operator one safety question and shows a worker where support is; a missed crisis costs a life.
 CHECK_MARGIN = 0.5
+# ... but never for more than this share of non-emergencies (out of fold). A band set by one outlier can sink so low
+# that it asks about safety for most messages, and then it tells operators nothing (2026-12-05: 1,000 more everyday
+# messages moved the lowest training emergency, a liver patient's "终于可以不用撑了", from 0.05 to 0.006 and the band
+# from 29% to 70% of non-emergencies, 36-45% of the read blind sets' everyday messages). Where the cap binds, the band
+# gives up the fewest emergencies it must, and the training report counts them.
+CHECK_RATE_CAP = 0.30
 
 
 @dataclass
@@ -85,12 +91,23 @@ def _thresholds(p: np.ndarray, y: np.ndarray, cue: np.ndarray, recall: float) ->
     return plain, with_cue, false_alarms
 
 
-def check_thresholds(p: np.ndarray, y: np.ndarray, cue: np.ndarray, margin: float = CHECK_MARGIN
-                     ) -> tuple[float, float, float]:
-    """(plain, with cue, share of non-emergencies checked): ``margin`` times each group's lowest emergency."""
-    plain, with_cue, _ = _thresholds(p, y, cue, 1.0)
-    plain, with_cue = plain * margin, with_cue * margin
-    return plain, with_cue, float((p >= np.where(cue, with_cue, plain))[~y].mean()) if (~y).any() else 0.0
+def check_thresholds(p: np.ndarray, y: np.ndarray, cue: np.ndarray, margin: float = CHECK_MARGIN,
+                     cap: float = CHECK_RATE_CAP) -> tuple[float, float, float]:
+    """(plain, with cue, share of non-emergencies checked): ``margin`` times each group's lowest emergency; when
+    that checks more than ``cap`` of the non-emergencies, the band gives up the fewest emergencies that bring it
+    under the cap (which ones: as the danger point chooses, the split that checks the fewest non-emergencies)."""
+    n_pos = int(y.sum())
+
+    def band(recall: float) -> tuple[float, float, float]:
+        plain, with_cue, _ = _thresholds(p, y, cue, recall)
+        plain, with_cue = plain * margin, with_cue * margin
+        return plain, with_cue, float((p >= np.where(cue, with_cue, plain))[~y].mean()) if (~y).any() else 0.0
+
+    for given_up in range(n_pos + 1):
+        plain, with_cue, rate = band((n_pos - given_up) / n_pos if n_pos else 1.0)
+        if rate <= cap:
+            break
+    return plain, with_cue, rate
 
 
 def fit_danger(features: Any, train: Sequence[CrisisExample], val: Sequence[CrisisExample],
@@ -126,8 +143,10 @@ def fit_danger(features: Any, train: Sequence[CrisisExample], val: Sequence[Cris
                       "check_threshold_cue": round(check_cue, 4), "oof_check_rate": round(check_rate, 4)})
         if best is None or false_alarms < best[0] - 1e-12:
             best = (false_alarms, C, (plain, with_cue), (check_plain, check_cue), check_rate)
+            best_p = p
     assert best is not None
     false_alarms, C, (threshold, threshold_cue), (check, check_cue), check_rate = best
+    below_check = int(((best_p < np.where(cue, check_cue, check)) & y).sum())
     clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(X, y)
     with_kind = [i for i, e in enumerate(rows) if e.emergency and e.kind in KINDS]
     kind_clf = LogisticRegression(C=C, max_iter=5000).fit(X[with_kind], [rows[i].kind for i in with_kind])
@@ -140,5 +159,6 @@ def fit_danger(features: Any, train: Sequence[CrisisExample], val: Sequence[Cris
               "emergencies": int(y.sum()), "negatives": int((~y).sum()),
               # out of fold, over train + validation: non-emergencies flagged as emergencies / as "check" or more
               "val_false_alarm_rate": round(false_alarms, 4), "oof_check_rate": round(check_rate, 4),
+              "oof_emergencies_below_check": below_check,
               "tried": tried, "rows": len(rows)}
     return DangerFit(clf, kind_clf, threshold, threshold_cue, check, check_cue, weight, report)

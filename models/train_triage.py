@@ -281,7 +281,7 @@ def train(
             row = {"variant": variant, "C": C, "val_macro_f1": round(macro, 4), "abstain_threshold": abstain,
                    "danger": {k: danger.report[k] for k in ("chosen_C", "threshold", "threshold_cue", "check_threshold",
                                                             "check_threshold_cue", "val_false_alarm_rate",
-                                                            "oof_check_rate")},
+                                                            "oof_check_rate", "oof_emergencies_below_check")},
                    "urgency_bias": model.urgency_bias,
                    "fit_seconds": round(time.perf_counter() - t0, 1)}
             comparison.append(row)

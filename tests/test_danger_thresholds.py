@@ -1,8 +1,9 @@
 """The danger detector's two operating points (models/train_danger.py), on made-up scores."""
 
 import numpy as np
+import pytest
 
-from models.train_danger import CHECK_MARGIN, _thresholds, check_thresholds
+from models.train_danger import CHECK_MARGIN, CHECK_RATE_CAP, _thresholds, check_thresholds
 
 
 def _scores(seed: int, n_pos: int, n_neg: int, pos_low: float, neg_high: float, cue_every: int
@@ -47,8 +48,23 @@ def test_a_group_without_emergencies_falls_back() -> None:
 
 def test_the_check_band_reaches_below_the_lowest_emergency() -> None:
     p, y, cue = _scores(1, 100, 400, 0.1, 0.5, 4)
-    plain, with_cue, rate = check_thresholds(p, y, cue)
+    plain, with_cue, rate = check_thresholds(p, y, cue, cap=1.0)
     assert 0 < CHECK_MARGIN < 1
     assert plain == CHECK_MARGIN * p[y & ~cue].min() and with_cue == CHECK_MARGIN * p[y & cue].min()
     assert rate == (p >= np.where(cue, with_cue, plain))[~y].mean()
     assert rate >= _thresholds(p, y, cue, 1.0)[2]  # a lower band checks at least as many
+
+
+def test_one_outlying_emergency_cannot_sink_the_check_band_below_its_cap() -> None:
+    p, y, cue = _scores(2, 300, 1200, 0.4, 0.25, 4)
+    plain, with_cue, rate = check_thresholds(p, y, cue)
+    assert rate <= CHECK_RATE_CAP  # the margin below the lowest emergency fits under the cap here
+    assert plain == CHECK_MARGIN * p[y & ~cue].min() and with_cue == CHECK_MARGIN * p[y & cue].min()
+    p[1] = 0.001  # one plain emergency scored like the everyday messages (every 4th has a cue: index 1 has none)
+    uncapped = check_thresholds(p, y, cue, cap=1.0)
+    assert uncapped[0] == CHECK_MARGIN * 0.001 and uncapped[2] > CHECK_RATE_CAP
+    plain2, with_cue2, rate2 = check_thresholds(p, y, cue)
+    assert rate2 <= CHECK_RATE_CAP
+    reached = p[y] >= np.where(cue[y], with_cue2, plain2)
+    assert not reached[1] and reached.sum() == y.sum() - 1  # only the outlier is given up
+    assert (plain2, with_cue2) == (plain, with_cue)  # and the band is where it was without it
