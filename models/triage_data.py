@@ -46,7 +46,7 @@ class CorpusError(ValueError):
     """A corpus line is malformed or uses labels outside the taxonomy."""
 
 
-def _check(row: dict, where: str) -> Example:
+def _check(row: dict, where: str, source: str = "team") -> Example:
     labels = issue_types()
     types = row.get("issue_types") or []
     if not isinstance(row.get("text"), str) or not row["text"].strip():
@@ -62,12 +62,12 @@ def _check(row: dict, where: str) -> Example:
         issue_types=tuple(dict.fromkeys(types)),
         urgency=row["urgency"],
         referrals=tuple(row.get("referrals") or ()),
-        source=row.get("source", "team"),
+        source=row.get("source", source),
         meta={k: str(row[k]) for k in ("style", "lang") if k in row},
     )
 
 
-def read_jsonl(path: Path) -> list[Example]:
+def read_jsonl(path: Path, source: str = "team") -> list[Example]:
     out = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -76,18 +76,19 @@ def read_jsonl(path: Path) -> list[Example]:
                     row = json.loads(line)
                 except ValueError as exc:
                     raise CorpusError(f"{path.name}:{n}: not JSON ({exc})") from exc
-                out.append(_check(row, f"{path.name}:{n}"))
+                out.append(_check(row, f"{path.name}:{n}", source))
     return out
 
 
 def team_corpus() -> list[Example]:
-    """Every ``triage/data/corpus/*.jsonl`` file, written by the team."""
+    """Every ``triage/data/corpus/*.jsonl`` file: ``team_*`` written by the team (source "team"), ``outside_*`` by
+    people who never saw the rest of the corpus (source "outside")."""
     folder = resources.files("triage.data").joinpath("corpus")
     out: list[Example] = []
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".jsonl"):
             with resources.as_file(entry) as path:
-                out.extend(read_jsonl(path))
+                out.extend(read_jsonl(path, "outside" if entry.name.startswith("outside") else "team"))
     return out
 
 

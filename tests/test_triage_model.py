@@ -88,6 +88,23 @@ def test_hyperbole_is_not_an_emergency(triager, text) -> None:
     assert all(ref["target"] not in ("police", "ambulance") for ref in r["referrals"][:1])
 
 
+# Chit-chat the hotline's WeChat account gets (written for this test, not drawn from any corpus or evaluation set).
+# The detector had no such negatives and put weather and a birthday poem over its threshold.
+# Two still fail: the detector is a bag of words, and "给我妈" and "今天" carry weight from euphemistic goodbyes
+# ("钱都转给我妈了") that a message's context does not take back. Strict: when they pass, the marks must go.
+KNOWN_FALSE_EMERGENCIES = {"帮我写一首诗给我妈，母亲节用", "今天几号"}
+
+
+@pytest.mark.parametrize("text", [pytest.param(t, marks=pytest.mark.xfail(t in KNOWN_FALSE_EMERGENCIES, strict=True,
+                                                                          reason="known false emergency"))
+                                  for t in ["今晚会不会落雨啊", "帮我写首关于春天的诗", "帮我写一首诗给我妈，母亲节用", "今天几号",
+                                            "帮我翻译一下：谢谢你的帮助", "明天广州天气点样？", "帮我写一段结婚纪念日的话给老公，要温馨点",
+                                            "世界杯决赛几点开踢", "你是机器人吗", "推荐一下江门有什么好吃的"]])
+def test_chit_chat_is_not_an_emergency(triager, text) -> None:
+    r = analyse(triager, text)
+    assert r["urgency"]["level"] != "emergency" and r["danger"]["level"] == "none", (text, r["danger"])
+
+
 def test_passive_ideation_is_its_own_level_with_12356_first(triager) -> None:
     r = analyse(triager, "号被封了一个月，欠了一屁股债，每天醒来都在想活着有什么意思，不如睡过去别醒了")
     assert r["urgency"]["level"] == "emergency" and r["danger"]["level"] == "passive"
