@@ -33,7 +33,7 @@ CHECK_MARGIN = 0.5
 # ... but never for more than this share of non-emergencies (out of fold). A band set by one outlier can sink so low
 # that it asks about safety for most messages, and then it tells operators nothing (2026-12-05: 1,000 more everyday
 # messages moved the lowest training emergency, a liver patient's "终于可以不用撑了", from 0.05 to 0.006 and the band
-# from 29% to 70% of non-emergencies, 36-45% of the read blind sets' everyday messages). Where the cap binds, the band
+# from 29% to 70% of non-emergencies, 36-46% of the read blind sets' everyday messages). Where the cap binds, the band
 # gives up the fewest emergencies it must, and the training report counts them.
 CHECK_RATE_CAP = 0.35  # above where the band ran before (29% out of fold): it binds on a collapse, not in normal running
 
