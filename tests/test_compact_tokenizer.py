@@ -54,7 +54,8 @@ def test_hotline_messages_never_need_the_full_tokenizer(tokenizer_dir: Path) -> 
     assert compact is not None
     compact.encode_batch(["query: " + t for t in _corpus_texts()])
     assert compact.fallbacks == 0 and compact._full is None
-    assert covered("攰到死😭，站长话扣我200蚊") and covered("‼️ 被狗咬了❤️") and not covered("Привет")
+    assert covered("攰到死😭，站长话扣我200蚊") and covered("‼️ 被狗咬了❤️") and covered("ありがとう 是啥意思")
+    assert not covered("Привет") and not covered("สวัสดี")
 
 
 def test_a_changed_tokenizer_is_not_served_a_stale_compact_one(tokenizer_dir: Path, tmp_path: Path) -> None:

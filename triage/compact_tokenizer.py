@@ -8,7 +8,7 @@ full-width forms, emoji) plus every single-character piece, and maps its ids bac
 Why the ids are exactly the original tokenizer's: the Unigram model picks the best segmentation among the pieces
 that match the (normalised) text. When every character of the text is covered, every piece that can match it
 is covered too and so kept: the same candidates, the same scores, the same segmentation. A text with any other
-character (Cyrillic, kana, Thai ...) is encoded by the full tokenizer, loaded only when one arrives.
+character (Cyrillic, Thai, Hangul ...) is encoded by the full tokenizer, loaded only when one arrives.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ if TYPE_CHECKING:
 COMPACT_NAME = "tokenizer-compact.json"
 IDS_NAME = "tokenizer-compact-ids.npy"
 INFO_NAME = "tokenizer-compact.manifest.json"  # written last: the pair is complete when it names them
-COMPACT_VERSION = 2  # 2: variation selectors (the VS16 of emoji such as ‼️) covered
+COMPACT_VERSION = 3  # 2: variation selectors (the VS16 of emoji such as ‼️); 3: kana (ありがとう, 我の in chat)
 SPECIALS = 4  # <s> <pad> </s> <unk>: kept first, so the post-processor's ids stay valid
 
 # Characters the compact vocabulary covers (after the tokenizer's normalisation, NFKC among it).
 COVERED = ("\u0000-\u00ff"  # ASCII and Latin-1 (·, °, ×, ½ in Chinese text)
            "\u2000-\u206f\u2100-\u23ff\u2460-\u27bf"  # punctuation, letterlike, arrows, enclosed digits, symbols
-           "\u2e80-\u2fdf\u3000-\u303f\u3100-\u312f\u3190-\u31ff"  # CJK radicals, punctuation, bopomofo, strokes
+           "\u2e80-\u2fdf\u3000-\u30ff\u3100-\u312f\u3190-\u31ff"  # CJK radicals, punctuation, kana, bopomofo, strokes
            "\u3200-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # enclosed CJK, Ext A, unified, compatibility
            "\ufe00-\ufe6f\uff00-\uffef"  # variation selectors (‼️ ❤️), vertical and small forms, full-width forms
            "\U0001f000-\U0001faff\U00020000-\U0003134f"  # emoji and pictographs; Ext B-G (Cantonese characters)
