@@ -4,8 +4,9 @@
 negatives (hyperbole, idioms, events that are over, news, quoted speech, threats to a job, strain without
 danger ...), in WeChat and call-note styles, Cantonese and traditional forms, by three authors who did not see
 each other's files (``positives_c`` / ``negatives_c``: the third, 2026-12-05), and 230 chit-chat messages
-(``negatives_d``, a fourth author: weather, poems, greetings; without them "今天几号" scored as a euphemism). Split by a hash of the text
-like the triage corpus (70/15/15), so a message never changes split and the test split is never trained on.
+(``negatives_d``, a fourth author: weather, poems, greetings; without them "今天几号" scored as a euphemism).
+Split by a hash of the text like the triage corpus (70/15/15), so a message never changes split and the test
+split is never trained on.
 Operators' "这是紧急情况 / 不是紧急情况" corrections join the training split only (models/feedback_data.py).
 """
 
