@@ -92,6 +92,11 @@ class Server:
         procs = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
         return round(sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20, 1)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the supervisor and its workers so far."""
+        procs = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+        return sum(sum(p.cpu_times()[:2]) for p in procs if p.is_running())
+
     def worker_rss_mb(self) -> list[float]:
         """RSS of each child process of the supervisor (the API workers; uvicorn's small helper processes too)."""
         children = psutil.Process(self.proc.pid).children(recursive=True)
@@ -195,9 +200,19 @@ def bench_api(model_dir: Path, seed_index: Path | None, seconds: float = 30.0, c
             runs = []
             for c in concurrencies:
                 _stage(f"{path} at concurrency {c} for {seconds:.0f} s")
+                # CPU per request, the server's and this client's: on a 2-core machine they share the cores, so
+                # throughput is bounded by their sum, and the split says which side a change should go to.
+                server_cpu, client_cpu = server.cpu_seconds() if server else None, sum(psutil.Process().cpu_times()[:2])
                 result = asyncio.run(_run(url, token, path, field, texts, c, seconds))
+                if result["ok"]:
+                    result["client_cpu_ms_per_request"] = round(
+                        (sum(psutil.Process().cpu_times()[:2]) - client_cpu) * 1000 / result["requests"], 2)
+                    if server and server_cpu is not None:
+                        result["server_cpu_ms_per_request"] = round(
+                            (server.cpu_seconds() - server_cpu) * 1000 / result["requests"], 2)
                 _stage(f"  p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, {result['throughput_rps']} req/s, "
-                       f"{result['errors']} errors")
+                       f"{result['errors']} errors, CPU per request: server {result.get('server_cpu_ms_per_request')} "
+                       f"ms, client {result.get('client_cpu_ms_per_request')} ms")
                 runs.append(result)
             report["runs"][path] = runs
         if server:

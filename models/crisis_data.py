@@ -4,7 +4,9 @@
 negatives (hyperbole, idioms, events that are over, news, quoted speech, threats to a job, strain without
 danger ...), in WeChat and call-note styles, Cantonese and traditional forms, by three authors who did not see
 each other's files (``positives_c`` / ``negatives_c``: the third, 2026-12-05), and 230 chit-chat messages
-(``negatives_d``, a fourth author: weather, poems, greetings; without them "今天几号" scored as a euphemism).
+(``negatives_d``, a fourth author: weather, poems, greetings; without them "今天几号" scored as a euphemism), and
+a fifth author's 448 negatives and 148 emergencies that look alike on the surface (``negatives_e`` /
+``positives_e``: denials, hunger and heat, hyperbole, strain; quiet passive ideation, half-denials, heat stroke).
 Split by a hash of the text like the triage corpus (70/15/15), so a message never changes split and the test
 split is never trained on.
 Operators' "这是紧急情况 / 不是紧急情况" corrections join the training split only (models/feedback_data.py).

@@ -119,6 +119,8 @@ class Candidate:
 # `python -m models.compare_vectors` over 5 row orderings: validation macro-F1 0.8775 (3 folds: 0.8731),
 # test spread 0.847-0.858 (3 folds: 0.843-0.861); training takes ~1.5x as long.
 CALIBRATION_FOLDS = 5
+# Candidates this close to the best validation macro-F1 count as tied (see train).
+F1_TIE = 0.005
 
 
 def _issue_clf(C: float) -> OneVsRestClassifier:
@@ -236,7 +238,7 @@ def train(
     extra_danger: Sequence[CrisisExample] = (),
 ) -> tuple[Candidate, list[dict[str, Any]], dict[str, Candidate]]:
     """Fit every variant x C on train (plus ``extra_train``), tune on val. Returns the best by val
-    macro-F1, the comparison table, and the best candidate of each variant.
+    macro-F1 (near-ties: the fewer false emergencies), the comparison table, and the best candidate of each variant.
 
     Each candidate also gets its danger-now detector (models/train_danger.py), fitted on the crisis corpus
     (``crisis``; default: triage/data/crisis) and the corpus's emergencies, training splits only, plus
@@ -259,7 +261,7 @@ def train(
     with_urgency = [i for i, (_, _, urgency) in enumerate(rows) if urgency is not None]
     Xva_text = [mask(e.text).text for e in val_ex]
     comparison: list[dict[str, Any]] = []
-    best: Candidate | None = None
+    candidates: list[tuple[Candidate, float]] = []
     per_variant: dict[str, Candidate] = {}
     configs = [(v, C) for v in variants for C in Cs if v == "tfidf" or encoder is not None]
     dangers: dict[str, Any] = {}
@@ -287,7 +289,7 @@ def train(
                                 danger_clf=danger.danger_clf, kind_clf=danger.kind_clf,
                                 danger_threshold=danger.threshold, danger_threshold_cue=danger.threshold_cue,
                                 check_threshold=danger.check_threshold, check_threshold_cue=danger.check_threshold_cue,
-                                context_weight=danger.context_weight)
+                                context_weight=danger.context_weight, danger_memory=danger.memory)
             model.urgency_bias = tune_urgency_bias(model, urgency_tuning_rows(val_ex))
             row = {"variant": variant, "C": C, "val_macro_f1": round(macro, 4), "abstain_threshold": abstain,
                    "danger": {k: danger.report[k] for k in ("chosen_C", "threshold", "threshold_cue", "check_threshold",
@@ -298,13 +300,22 @@ def train(
             comparison.append(row)
             log(json.dumps(row, ensure_ascii=False))
             cand = Candidate(variant, C, model, macro)
-            if best is None or macro > best.val_macro_f1 + 1e-9:
-                best = cand
+            candidates.append((cand, danger.report["val_false_alarm_rate"]))
             if variant not in per_variant or macro > per_variant[variant].val_macro_f1 + 1e-9:
                 per_variant[variant] = cand
-    if best is None:
+    return choose(candidates), comparison, per_variant
+
+
+def choose(candidates: Sequence[tuple[Candidate, float]]) -> Candidate:
+    """(candidate, its danger detector's out-of-fold false-alarm rate) -> the one to serve: the best validation
+    macro-F1, except that candidates within F1_TIE of it are tied (one training run is one draw: 5 orderings of the
+    same rows moved it by up to +-0.008), and a tie goes to the fewest false emergencies: the artifact serves both,
+    and the detector is the safety-critical part."""
+    if not candidates:
         raise ValueError("no model was trained (no variants?)")
-    return best, comparison, per_variant
+    top = max(c.val_macro_f1 for c, _ in candidates)
+    tied = [(c, fa) for c, fa in candidates if c.val_macro_f1 >= top - F1_TIE]
+    return min(tied, key=lambda cf: (cf[1], -cf[0].val_macro_f1))[0]
 
 
 def save_model(best: Candidate, examples: list[Example], root: Path, metrics: dict[str, Any], comparison: list[dict[str, Any]],

@@ -43,3 +43,19 @@ def test_bench_load_runs_briefly_and_reports(local_model_dir) -> None:
     assert rss["workers_replaced"] == []
     assert report["per_interval"] and "rss" in report["per_interval"][0]
     assert "[bench load]" in done.stderr  # progress went to stderr
+
+
+@pytest.mark.stress  # starts two API workers: ~1 min, a smoke test of a benchmark
+def test_bench_api_runs_briefly_and_reports_cpu_per_request(local_model_dir) -> None:
+    env = {"JISHIBANG_MODEL_DIR": str(local_model_dir.parent), "JISHIBANG_DATA_DIR": str(REPO / "data")}
+    done = run_cli("bench", "api", "--seconds", "2", "--concurrency", "2", env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    for path in ("/v1/suggest", "/v1/faq/ask"):
+        (run,) = report["runs"][path]
+        assert run["concurrency"] == 2 and run["ok"] > 0 and run["errors"] == 0, run
+        assert 0 < run["p50_ms"] <= run["p95_ms"]
+        # The server's CPU is measured across its processes and is most of a request's cost; the client's is some.
+        assert run["server_cpu_ms_per_request"] > 0 and run["client_cpu_ms_per_request"] > 0
+    assert report["encoder_alone"]["p50_ms"] > 0 and report["suggest_p50_over_encoder_p50"] is None  # no c1 run
+    assert len(report["worker_rss_mb_end"]) >= 2

@@ -68,3 +68,73 @@ def test_one_outlying_emergency_cannot_sink_the_check_band_below_its_cap() -> No
     reached = p[y] >= np.where(cue[y], with_cue2, plain2)
     assert not reached[1] and reached.sum() == y.sum() - 1  # only the outlier is given up
     assert (plain2, with_cue2) == (plain, with_cue)  # and the band is where it was without it
+
+
+def test_neighbour_scores_average_the_nearest_of_each_side() -> None:
+    from triage.danger import neighbour_scores
+
+    sims = np.array([[0.9, 0.8, 0.1, 0.5, 0.4, 0.3]])
+    emergency = np.array([True, True, True, False, False, False])
+    top_pos, top_neg, diff = neighbour_scores(sims, emergency, k=2)[0]
+    assert top_pos == pytest.approx(0.85) and top_neg == pytest.approx(0.45) and diff == pytest.approx(0.40)
+    # k larger than a side: the whole side; a side with nothing in it gives no signal at all
+    assert neighbour_scores(sims, emergency, k=10)[0][0] == pytest.approx(0.6)
+    assert not neighbour_scores(sims, np.zeros(6, dtype=bool), k=2).any()
+
+
+def test_a_training_message_never_finds_itself_in_the_memory() -> None:
+    from triage.danger import NeighbourMemory, unit_rows
+
+    rng = np.random.default_rng(3)
+    V = unit_rows(rng.normal(size=(40, 16)))
+    y = np.arange(40) < 10
+    memory = NeighbourMemory(V, y, k=1, weight=1.0)
+    alone = memory.features(V)  # as a new message: each one's nearest is itself (similarity 1)
+    loo = memory.features(V, exclude_self=True)
+    assert np.allclose(np.where(y, alone[:, 0], alone[:, 1]), 1.0)
+    assert (np.where(y, loo[:, 0], loo[:, 1]) < 1.0 - 1e-6).all()
+    assert np.allclose(NeighbourMemory(V, y, k=1, weight=3.0).features(V), 3 * alone)
+
+
+def test_the_detector_reads_its_neighbours_from_the_encoders_own_vectors() -> None:
+    """Not the centred sentence vectors the classifiers read: the encoder's, unit length, for the normalised text."""
+    from scipy import sparse
+
+    from triage.classifier import danger_matrix, neighbour_features
+    from triage.danger import NeighbourMemory, unit_rows
+    from triage.errors import ArtifactError
+    from triage.serving_form import EmbeddingPart, ServingFeatures
+
+    rng = np.random.default_rng(5)
+    raw = {t: rng.normal(size=8) + 3.0 for t in ("甲", "乙", "丙")}  # a shared offset: centring would change them
+    seen: list[list[str]] = []
+
+    def encoder(texts: list[str]) -> np.ndarray:
+        seen.append(list(texts))
+        return np.stack([raw[t] for t in texts])
+
+    features = ServingFeatures([("embed", EmbeddingPart(np.full(8, 3.0), 1.0, encoder))])
+    memory = NeighbourMemory(unit_rows(rng.normal(size=(20, 8)) + 3.0), np.arange(20) < 5, k=2, weight=3.0)
+    extra = neighbour_features(memory, features, ["甲", "乙", "丙"])
+    assert seen == [["甲", "乙", "丙"]]
+    assert np.allclose(extra, memory.features(unit_rows(np.stack(list(raw.values())))), atol=1e-6)
+    X = sparse.random(3, 50, density=0.2, random_state=5, format="csr")
+    assert danger_matrix(X, np.ones((3, 4)), 1.0, extra).shape == (3, 50 + 4 + 3)
+    assert neighbour_features(None, features, ["甲"]) is None and danger_matrix(X, np.ones((3, 4)), 1.0).shape == (3, 54)
+    with pytest.raises(ArtifactError):
+        neighbour_features(memory, ServingFeatures([("embed", EmbeddingPart(np.zeros(8), 1.0))]), ["甲"])
+
+
+def test_the_served_variant_is_the_best_f1_and_near_ties_go_to_fewer_false_emergencies() -> None:
+    from models.train_triage import F1_TIE, Candidate, choose
+
+    def cand(variant: str, f1: float) -> Candidate:
+        return Candidate(variant, 1.0, None, f1)  # type: ignore[arg-type]
+
+    tfidf, combined = cand("tfidf", 0.8548), cand("combined", 0.8548 - F1_TIE / 2)
+    assert choose([(tfidf, 0.066), (combined, 0.041)]) is combined  # a near tie: the safer detector
+    assert choose([(tfidf, 0.041), (combined, 0.066)]) is tfidf
+    clear = cand("combined", 0.8548 - 2 * F1_TIE)
+    assert choose([(tfidf, 0.066), (clear, 0.010)]) is tfidf  # a real F1 difference is not given away
+    with pytest.raises(ValueError):
+        choose([])

@@ -79,7 +79,8 @@ def test_a_changed_serving_file_is_refused(saved: Path, tmp_path: Path) -> None:
     root = tmp_path / "triage"
     shutil.copytree(saved, root)
     meta = root / "v1" / "serving.json"
-    meta.write_text(meta.read_text(encoding="utf-8").replace('"weight": 1', '"weight": 2'), encoding="utf-8")
+    meta.write_text(meta.read_text(encoding="utf-8").replace('"abstain_threshold": ', '"abstain_threshold": 1'),
+                    encoding="utf-8")
     with pytest.raises(ArtifactError, match="does not match"):
         artifact.load(root, "v1", serving=True)
     artifact.load(root, "v1")  # the pickle is untouched and still loads for training and evaluation

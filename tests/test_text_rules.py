@@ -174,7 +174,7 @@ def _articles() -> set[tuple[str, str]]:
 def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) -> None:
     """The detector's context features: a denial or a treated injury beside a danger word (the model weighs them)."""
     vec, _ = danger.context(normalize(text))
-    offset = len(danger.cue_groups()) + 1
+    offset = len(danger.cue_groups()) + 2
     assert vec[offset + danger.context_groups().index(rule)] == 1.0
 
 
@@ -190,12 +190,36 @@ def test_danger_cue_features_fire(text) -> None:
     assert any(r.code in danger.cue_groups() for r in reasons)
 
 
-@pytest.mark.parametrize("text", ["快被罚死了", "被气死了", "热死了今天", "累死了今天跑了12个小时", "笑死我了", "想死你们了"])
+@pytest.mark.parametrize("text", ["快被罚死了", "被气死了", "热死了今天", "累死了今天跑了12个小时", "笑死我了", "想死你们了",
+                                  "热到死，个头盔入面成个桑拿", "开心死我喇", "塞车塞到死，三单全超时"])
 def test_intensifier_death_is_not_a_cue(text) -> None:
     vector, reasons = danger.context(normalize(text))
     cues = len(danger.cue_groups())
     assert not vector[:cues].any(), text  # the cue inside 累死 / 想死你们 does not count
     assert any(r.code == "intensifier" for r in reasons)
+
+
+@pytest.mark.parametrize("text, word", [
+    ("我不是想自杀，只是太累了", "自杀"), ("来电人否认轻生想法，主要问欠薪", "轻生"), ("我唔会自杀嘅 唔使担心", "自杀"),
+    ("从来没想过跳楼，就是想问工伤", "跳楼"), ("我不想死 我就想活得像个人", "想死"),
+])
+def test_a_cue_denied_where_it_stands_is_not_a_cue(text: str, word: str) -> None:
+    n = normalize(text)
+    vector, reasons = danger.context(n)
+    cues = len(danger.cue_groups())
+    assert not vector[:cues].any() and vector[cues + 1] == 1.0, text  # "only denied" is its own feature
+    assert any(r.code == "denied_cue" for r in reasons)
+    assert word not in danger.neutralise(n)  # nor do its characters reach the word features
+
+
+@pytest.mark.parametrize("text", [
+    "真的受不了想死", "不如死了算了", "没钱了想死", "叫他不要跳楼 他站在天台边上",
+    "我不想死 但是真的撑不下去了",  # a denial next to a wish to die: the wish still counts
+])
+def test_a_denial_nearby_does_not_hide_a_cue_it_does_not_deny(text: str) -> None:
+    vector, reasons = danger.context(normalize(text))
+    assert vector[: len(danger.cue_groups())].any(), text
+    assert any(r.code == "self_harm" for r in reasons)
 
 
 @pytest.mark.parametrize(

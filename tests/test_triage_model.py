@@ -90,9 +90,9 @@ def test_hyperbole_is_not_an_emergency(triager, text) -> None:
 
 # Chit-chat the hotline's WeChat account gets (written for this test, not drawn from any corpus or evaluation set).
 # The detector had no such negatives and put weather and a birthday poem over its threshold.
-# Two still fail: the detector is a bag of words, and "给我妈" and "今天" carry weight from euphemistic goodbyes
-# ("钱都转给我妈了") that a message's context does not take back. Strict: when they pass, the marks must go.
-KNOWN_FALSE_EMERGENCIES = {"帮我写一首诗给我妈，母亲节用", "今天几号"}
+# Two failed until the detector read its nearest written examples (triage.danger.NeighbourMemory): as words,
+# "给我妈" and "今天" carry weight from euphemistic goodbyes ("钱都转给我妈了"). None is marked as known any more.
+KNOWN_FALSE_EMERGENCIES: set[str] = set()
 
 
 @pytest.mark.parametrize("text", [pytest.param(t, marks=pytest.mark.xfail(t in KNOWN_FALSE_EMERGENCIES, strict=True,

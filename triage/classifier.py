@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from triage.danger import KINDS, DangerReason, neutralise
+from triage.danger import KINDS, DangerReason, NeighbourMemory, neutralise, unit_rows
 from triage.danger import context as danger_context
 from triage.errors import ArtifactError
 from triage import serving_form
-from triage.serving_form import Encoder, ServingFeatures, dense_row_csr, hstack_csr, leading_columns
+from triage.serving_form import EmbeddingPart, Encoder, ServingFeatures, dense_row_csr, hstack_csr, leading_columns
 from triage.files import point_current, sha256_file
 from triage.linear import CompiledLinear, compile_multiclass, compile_ovr
 from triage.taxonomy import issue_types, urgency_levels
@@ -71,6 +71,9 @@ class TriageModel:
     check_threshold: float = 1.01
     check_threshold_cue: float = 1.01
     context_weight: float = 1.0
+    # The detector's nearest written examples in meaning (triage.danger.NeighbourMemory); None: words and context
+    # alone (models trained before it, and feature variants without sentence vectors).
+    danger_memory: NeighbourMemory | None = None
     # Added to log P(level) before the argmax over low / normal / high, tuned on validation for the accuracy of
     # the whole urgency decision (the classifier's raw argmax over-escalated: normal -> high, low -> normal).
     urgency_bias: dict[str, float] = field(default_factory=dict)
@@ -109,7 +112,8 @@ class TriageModel:
             reasons.append(r)
         if self.danger_clf is None:
             return Predictions(issue, urgency, np.zeros(len(texts)), None, reasons)
-        Xd = danger_matrix(danger_words(self.features, normalised, X), np.vstack(ctx), self.context_weight)
+        Xd = danger_matrix(danger_words(self.features, normalised, X), np.vstack(ctx), self.context_weight,
+                           neighbour_features(self.danger_memory, self.features, normalised))
         kinds = self.kind_clf.predict_proba(Xd)
         order = [list(self.kind_clf.classes_).index(k) for k in KINDS]  # columns in triage.danger.KINDS order
         return Predictions(issue, urgency, self.danger_clf.predict_proba(Xd)[:, 1], kinds[:, order], reasons)
@@ -164,9 +168,35 @@ def danger_words(features: Any, normalised: list[str], X: Any = None) -> sparse.
     return hstack_csr([step.transform(neutral) for step in steps])
 
 
-def danger_matrix(X: Any, ctx: np.ndarray, weight: float) -> sparse.csr_matrix:
-    """The danger detector's input: the message features and its context features side by side."""
-    return hstack_csr([X, dense_row_csr(np.asarray(ctx * weight))])  # hstack_csr takes X sparse or dense
+def danger_matrix(X: Any, ctx: np.ndarray, weight: float, neighbours: np.ndarray | None = None) -> sparse.csr_matrix:
+    """The danger detector's input: the message features, its context features and (when the model has a
+    neighbour memory) its nearest-example features side by side."""
+    parts = [X, dense_row_csr(np.asarray(ctx * weight))]  # hstack_csr takes X sparse or dense
+    if neighbours is not None:
+        parts.append(dense_row_csr(np.asarray(neighbours)))
+    return hstack_csr(parts)
+
+
+def text_encoder(features: Any) -> Encoder | None:
+    """The sentence encoder attached to the features (None: a variant without sentence vectors)."""
+    if isinstance(features, ServingFeatures):
+        return next((p.encoder for _, p in features.parts if isinstance(p, EmbeddingPart)), None)
+    from triage.features import EmbeddingFeatures
+
+    return next((getattr(step, "encoder_", None) for _, step in features.named_steps["union"].transformer_list
+                 if isinstance(step, EmbeddingFeatures)), None)
+
+
+def neighbour_features(memory: NeighbourMemory | None, features: Any, normalised: list[str]) -> np.ndarray | None:
+    """The danger memory's features for normalised texts, from the encoder's own vectors (unit length, not the
+    centred ones the classifiers read: measured on the read blind crisis sets, centred neighbours lost the gain).
+    The features have just encoded the same texts, so the encoder's query cache answers."""
+    if memory is None:
+        return None
+    encoder = text_encoder(features)
+    if encoder is None:
+        raise ArtifactError("the danger detector's neighbour memory needs the sentence encoder (attach_encoder)")
+    return memory.features(unit_rows(np.asarray(encoder(list(normalised)))))
 
 
 def decide_labels(probs: np.ndarray, labels: list[str], thresholds: dict[str, float], abstain: float) -> list[str]:
@@ -194,7 +224,8 @@ def library_versions() -> dict[str, str]:
 
 
 # What the serving form keeps besides the features and the classifiers: thresholds and settings.
-_FITTED = {"features", "issue_clf", "urgency_clf", "manifest", "issue_fast", "urgency_fast", "danger_clf", "kind_clf"}
+_FITTED = {"features", "issue_clf", "urgency_clf", "manifest", "issue_fast", "urgency_fast", "danger_clf", "kind_clf",
+           "danger_memory"}
 
 
 def write_serving_form(model: TriageModel, d: Path) -> bool:
@@ -206,16 +237,23 @@ def write_serving_form(model: TriageModel, d: Path) -> bool:
     except AttributeError:
         return False
     scalars = {f.name: getattr(model, f.name) for f in fields(model) if f.name not in _FITTED}
+    memory = model.danger_memory
+    arrays = {} if memory is None else {"memory_vectors": memory.vectors, "memory_emergency": memory.emergency}
+    if memory is not None:
+        scalars["danger_memory"] = {"k": memory.k, "weight": memory.weight}
     serving_form.write(d, ServingFeatures.from_pipeline(model.features), compiled,
-                       {"danger": model.danger_clf, "kind": model.kind_clf}, scalars)
+                       {"danger": model.danger_clf, "kind": model.kind_clf}, scalars, arrays)
     return True
 
 
 def _load_serving_form(d: Path, manifest: dict[str, Any]) -> TriageModel:
-    features, compiled, linears, scalars = serving_form.read(d)
+    features, compiled, linears, scalars, arrays = serving_form.read(d)
+    memory_settings = scalars.pop("danger_memory", None)
+    memory = None if memory_settings is None else NeighbourMemory(
+        arrays["memory_vectors"], arrays["memory_emergency"].astype(bool), **memory_settings)
     return TriageModel(features=features, issue_clf=None, urgency_clf=None, manifest=manifest,
                        issue_fast=compiled["issue"], urgency_fast=compiled["urgency"],
-                       danger_clf=linears.get("danger"), kind_clf=linears.get("kind"), **scalars)
+                       danger_clf=linears.get("danger"), kind_clf=linears.get("kind"), danger_memory=memory, **scalars)
 
 
 def save(model: TriageModel, root: Path, version: str, manifest: dict[str, Any], make_current: bool = True) -> Path:

@@ -231,11 +231,12 @@ def linear_from_sklearn(clf: Any) -> BinaryLinear | SoftmaxLinear:
 # ---- files ------------------------------------------------------------------------------------------------
 
 def write(d: Path, features: ServingFeatures, compiled: dict[str, Any], linears: dict[str, Any],
-          scalars: dict[str, Any]) -> None:
+          scalars: dict[str, Any], extra: dict[str, np.ndarray] | None = None) -> None:
     """``compiled``: name -> triage.linear.CompiledLinear; ``linears``: name -> a fitted LogisticRegression or
-    None; ``scalars``: the model's thresholds and settings (JSON-able)."""
-    arrays: dict[str, np.ndarray] = {}
-    meta: dict[str, Any] = {"parts": [], "compiled": {}, "linears": {}, "scalars": scalars}
+    None; ``scalars``: the model's thresholds and settings (JSON-able); ``extra``: other arrays by name (the
+    danger detector's neighbour memory)."""
+    arrays: dict[str, np.ndarray] = {f"extra_{k}": v for k, v in (extra or {}).items()}
+    meta: dict[str, Any] = {"parts": [], "compiled": {}, "linears": {}, "scalars": scalars, "extra": sorted(extra or {})}
     for i, (name, part) in enumerate(features.parts):
         if isinstance(part, TfidfTable):
             terms = sorted(part.vocabulary, key=part.vocabulary.__getitem__)
@@ -264,8 +265,8 @@ def write(d: Path, features: ServingFeatures, compiled: dict[str, Any], linears:
     (d / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
 
-def read(d: Path) -> tuple[ServingFeatures, dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(features, compiled classifiers, danger linears, scalars) as :func:`write` stored them."""
+def read(d: Path) -> tuple[ServingFeatures, dict[str, Any], dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+    """(features, compiled classifiers, danger linears, scalars, extra arrays) as :func:`write` stored them."""
     from triage.linear import CompiledLinear
 
     meta = json.loads((d / META_FILE).read_text(encoding="utf-8"))
@@ -289,4 +290,5 @@ def read(d: Path) -> tuple[ServingFeatures, dict[str, Any], dict[str, Any], dict
             linears[name] = BinaryLinear(arrays[f"{name}_w"], float(arrays[f"{name}_b"][0]), classes)
         else:
             linears[name] = SoftmaxLinear(arrays[f"{name}_W"], arrays[f"{name}_b"], classes)
-    return ServingFeatures(parts), compiled, linears, meta["scalars"]
+    extra = {name: arrays[f"extra_{name}"] for name in meta.get("extra", [])}
+    return ServingFeatures(parts), compiled, linears, meta["scalars"], extra
