@@ -23,6 +23,7 @@ from api.settings import Settings, configure_logging, get_settings
 from triage.embedder import EmbedderError
 from triage.errors import ArtifactError
 from triage.process_memory import limit_malloc_arenas, resident_mb, return_freed_memory
+from triage.process_threads import limit_blas_threads
 
 log = logging.getLogger("jishibang.api")
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, runtime: Callable[[], Runtime] 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limit_malloc_arenas()  # before the thread pool's threads allocate (triage.process_memory)
+        limit_blas_threads()  # spinning BLAS threads took the cores from the encoder (triage.process_threads)
         configure_logging(settings)
         install_masking()
         settings.ensure_dirs()

@@ -57,3 +57,19 @@ def test_every_setting_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
     missing = [f"JISHIBANG_{name.upper()}" for name in Settings.model_fields if f"JISHIBANG_{name.upper()}" not in doc]
     assert not missing, f"add to docs/configuration.md: {missing}"
+
+
+def test_a_serving_process_keeps_one_blas_thread() -> None:
+    """Spinning BLAS threads took the cores from the encoder and the other workers (triage/process_threads.py)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import json, numpy; from triage.process_threads import limit_blas_threads; "
+            "from threadpoolctl import threadpool_info; limit_blas_threads(); "
+            "print(json.dumps([p['num_threads'] for p in threadpool_info()]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    pools = json.loads(out.stdout)
+    assert pools and all(n == 1 for n in pools)
