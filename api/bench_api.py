@@ -88,14 +88,17 @@ class Server:
         r.raise_for_status()
         self.token = r.json()["token"]
 
+    def _processes(self) -> list[psutil.Process]:
+        """The supervisor and every process under it."""
+        supervisor = psutil.Process(self.proc.pid)
+        return [p for p in (supervisor, *supervisor.children(recursive=True)) if p.is_running()]
+
     def rss_mb(self) -> float:
-        procs = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
-        return round(sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20, 1)
+        return round(sum(p.memory_info().rss for p in self._processes()) / 2**20, 1)
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds of the supervisor and its workers so far."""
-        procs = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
-        return sum(sum(p.cpu_times()[:2]) for p in procs if p.is_running())
+        return sum(_cpu_seconds(p) for p in self._processes())
 
     def worker_rss_mb(self) -> list[float]:
         """RSS of each child process of the supervisor (the API workers; uvicorn's small helper processes too)."""
@@ -110,6 +113,12 @@ class Server:
             self.proc.kill()
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU seconds of one process so far."""
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 _NEXT: dict[str, int] = {}  # path -> index of the next text, kept across runs
@@ -202,11 +211,11 @@ def bench_api(model_dir: Path, seed_index: Path | None, seconds: float = 30.0, c
                 _stage(f"{path} at concurrency {c} for {seconds:.0f} s")
                 # CPU per request, the server's and this client's: on a 2-core machine they share the cores, so
                 # throughput is bounded by their sum, and the split says which side a change should go to.
-                server_cpu, client_cpu = server.cpu_seconds() if server else None, sum(psutil.Process().cpu_times()[:2])
+                server_cpu, client_cpu = server.cpu_seconds() if server else None, _cpu_seconds(psutil.Process())
                 result = asyncio.run(_run(url, token, path, field, texts, c, seconds))
                 if result["ok"]:
                     result["client_cpu_ms_per_request"] = round(
-                        (sum(psutil.Process().cpu_times()[:2]) - client_cpu) * 1000 / result["requests"], 2)
+                        (_cpu_seconds(psutil.Process()) - client_cpu) * 1000 / result["requests"], 2)
                     if server and server_cpu is not None:
                         result["server_cpu_ms_per_request"] = round(
                             (server.cpu_seconds() - server_cpu) * 1000 / result["requests"], 2)

@@ -58,18 +58,21 @@ class DangerFit:
     report: dict[str, Any]
 
 
-def _inputs(features: Any, examples: Sequence[CrisisExample]) -> tuple[Any, np.ndarray]:
-    normalised = [normalize(mask(e.text).text) for e in examples]
+def _normalised(examples: Sequence[CrisisExample]) -> list[str]:
+    return [normalize(mask(e.text).text) for e in examples]
+
+
+def _inputs(features: Any, normalised: list[str]) -> tuple[Any, np.ndarray]:
     return danger_words(features, normalised), context_matrix(normalised)
 
 
-def _sentence_vectors(features: Any, examples: Sequence[CrisisExample]) -> np.ndarray | None:
-    """Unit sentence vectors of the examples as the served detector computes them (triage.classifier.
+def _sentence_vectors(features: Any, normalised: list[str]) -> np.ndarray | None:
+    """Unit sentence vectors of the texts as the served detector computes them (triage.classifier.
     neighbour_features); None for features without a sentence encoder."""
     encoder = text_encoder(features)
     if encoder is None:
         return None
-    return unit_rows(np.asarray(encoder([normalize(mask(e.text).text) for e in examples])))
+    return unit_rows(np.asarray(encoder(normalised)))
 
 
 # Short everyday inputs the crisis corpus lacks: with so few words, the model's intercept alone put "好的" or
@@ -144,9 +147,10 @@ def fit_danger(features: Any, train: Sequence[CrisisExample], val: Sequence[Cris
 
     rows = [*train, *val, *(CrisisExample(f"everyday-{i}", t, False, "other", "everyday")
                             for i, t in enumerate(EVERYDAY))]
-    F, Cx = _inputs(features, rows)
+    normalised = _normalised(rows)
+    F, Cx = _inputs(features, normalised)
     y = np.array([e.emergency for e in rows])
-    V = _sentence_vectors(features, rows) if neighbours_weight else None
+    V = _sentence_vectors(features, normalised) if neighbours_weight else None
     memory = None if V is None else NeighbourMemory(V, y, neighbours_k, neighbours_weight)
 
     def inputs(idx: np.ndarray, memory_idx: np.ndarray | None) -> Any:

@@ -92,7 +92,8 @@ def _denial() -> tuple[str, re.Pattern[str]]:
     return rule["zh"], re.compile(f"(?:{longest_first(rule['negators'])})(?:{longest_first(rule['linking'])})?$")
 
 
-def _cue_spans(normalised: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+@lru_cache(maxsize=1024)  # a message is read twice per pass: its word features (neutralise) and its context
+def _cue_spans(normalised: str) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
     """(intensifier or idiom spans, denied-cue spans: the negator through the cue word)."""
     cues, rules = _rules()
     shadow = [m.span() for code, _, rx in rules if code == "intensifier" for m in rx.finditer(normalised)]
@@ -103,7 +104,7 @@ def _cue_spans(normalised: str) -> tuple[list[tuple[int, int]], list[tuple[int, 
             before = denial.search(normalised, max(0, m.start() - 8), m.start())
             if before is not None:
                 denied.append((before.start(), m.end()))
-    return shadow, denied
+    return tuple(shadow), tuple(denied)
 
 
 def neutralise(normalised: str) -> str:
@@ -114,8 +115,8 @@ def neutralise(normalised: str) -> str:
     if not shadow and not denied:
         return normalised
     # Intensifier spans first: a cue inside one is not a cue, so it is not a denied cue either.
-    denied = [(a, b) for a, b in denied if not any(x <= a and b <= y for x, y in shadow)]
-    spans = [(a, b, "夸张") for a, b in shadow] + [(a, b, "否认") for a, b in denied]
+    spans = [(a, b, "夸张") for a, b in shadow] + [(a, b, "否认") for a, b in denied
+                                                  if not any(x <= a and b <= y for x, y in shadow)]
     out, at = [], 0
     for a, b, word in sorted(spans):
         if a < at:
@@ -146,7 +147,7 @@ def context(normalised: str) -> tuple[np.ndarray, list[DangerReason]]:
     shadow, denied = _cue_spans(normalised)
 
     def outside(span: tuple[int, int]) -> bool:
-        return not any(a <= span[0] and span[1] <= b for a, b in shadow + denied)
+        return not any(a <= span[0] and span[1] <= b for a, b in (*shadow, *denied))
 
     reasons: list[DangerReason] = []
     cue_hits, raw_hit = [], False
