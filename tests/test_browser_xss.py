@@ -121,6 +121,15 @@ def stored(xss_server: ApiServer) -> dict[str, Any]:
             time.sleep(1)
         else:
             raise AssertionError("the payload entry never reached the search index")
+    # The worker page shows what the answer decision offers, and a real entry on the same topic (guards keeping
+    # a rider's things) may rank above the payload entry: ask the first wording whose answers include it.
+    for question in (f"XSS{tag} 保温箱被保安扣了", "保安扣了我的外卖箱", QUESTION):
+        r = httpx.post(f"{xss_server.url}/v1/faq/ask", json={"question": question}, timeout=60)
+        if any(a.get("entry_id") == entry_id for a in r.json().get("answers") or []):
+            out["ask"] = question
+            break
+    else:
+        raise AssertionError("no wording of the question brings the payload entry among the worker page's answers")
     return out
 
 
@@ -244,9 +253,9 @@ def test_ask_page_shows_the_payload_answer_and_question_as_text(stored: dict[str
     w = open_page(None, is_mobile=True, has_touch=True)
     page = w.page
     page.goto("/ask")
-    page.fill("#question", QUESTION)
+    page.fill("#question", stored["ask"])
     page.click("#ask-submit")
-    card = page.locator("#answers .answer").first
+    card = page.locator("#answers .answer", has_text=f"XSS{stored['tag']}").first
     expect(card).to_be_visible(timeout=60_000)
     expect(card.locator(".answer-text")).to_have_text(f"劳动者答复（改） {PAYLOAD}", timeout=WAIT)
     expect(card.locator(".answer-steps")).to_contain_text(f"第一步 {PAYLOAD}", timeout=WAIT)
