@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import BIN, PASSWORD, copy_cached_vectors, free_port, run_cli
+from tests.stress_scale import scaled
 
 pytestmark = [pytest.mark.model, pytest.mark.integration]
 
@@ -306,4 +307,4 @@ def test_kill_9_during_writes_loses_nothing_acknowledged(tmp_path: Path, local_m
 
 @pytest.mark.stress
 def test_a_hundred_kills_during_writes_lose_nothing_acknowledged(tmp_path: Path, local_model_dir: Path) -> None:
-    _check(tmp_path, local_model_dir, cycles=100, streams=2)
+    _check(tmp_path, local_model_dir, cycles=scaled(100, floor=10), streams=2)

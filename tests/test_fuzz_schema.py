@@ -26,12 +26,13 @@ import httpx
 import pytest
 
 from tests.conftest import PASSWORD, ROLES, ApiServer, start_server, stop_server
+from tests.stress_scale import scaled
 
 pytestmark = [pytest.mark.stress, pytest.mark.model]
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance"
-MAX_EXAMPLES = 100
+MAX_EXAMPLES = scaled(100, floor=20)  # 100 unless CI is short of time (tests/stress_scale.py)
 # Two runs at a time against a server with two workers. The admin comes last, beside the anonymous run only:
 # its fuzzed key revocations and user disabling must not cut off a run still using a key.
 LANES = ((("operator", "enterprise"), ("staff", "enterprise_b")), (("admin",), ("anonymous",)))

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from tests.stress_scale import scaled
+
 pytestmark = [pytest.mark.model, pytest.mark.integration]
 
 MAX_EDITORS = 8
@@ -135,4 +137,4 @@ def test_concurrent_editors_never_lose_an_update(server, request: pytest.Fixture
 
 @pytest.mark.stress
 def test_a_thousand_trials_of_concurrent_editors_lose_nothing(server, request: pytest.FixtureRequest) -> None:
-    _check(server, request, trials=1000)
+    _check(server, request, trials=scaled(1000, floor=100))
