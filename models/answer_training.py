@@ -337,8 +337,8 @@ def fit(searcher: Searcher, collected: Collected, record: dict[str, Any], *, C: 
                 raw[i] = ranker.predict(np.asarray([c.features for c in data[i].candidates], dtype=np.float64))
         a, b = _platt(np.concatenate(raw), np.concatenate([d.labels for d in data]))
         # One Reranker per fold model (parsing a model's text is the slow part): five, not one per query.
-        per_fold = {id(m): Reranker(m.booster_.model_to_string(), a, b, RERANK_FEATURES)
-                    for m in {id(m): m for m in fold_models}.values()}
+        per_fold = {key: Reranker(m.booster_.model_to_string(), a, b, RERANK_FEATURES)
+                    for key, m in {id(m): m for m in fold_models}.items()}
         rerankers = [per_fold[id(m)] for m in fold_models]
         calib = [i for i, d in enumerate(data) if d.query.source != "paraphrase"]
         report[mode] = {"calibration_out_of_fold": ranking_metrics([data[i] for i in calib], [rerankers[i] for i in calib])}
