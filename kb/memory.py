@@ -7,7 +7,8 @@ reranker gets this as features beside retrieval (``mem_*`` in kb/search.py), nev
 
 The memory is fitted with the ranking model and saved inside it (vectors as float16: a few MB). While fitting,
 each calibration question is searched with itself left out of the memory, as it would be for a new message.
-Only the calibration files go in: never the evaluation or blind sets.
+Only the calibration queries go in (the files and the retired blind sets, models/retired_sets.py): never the
+evaluation queries or a blind set not yet retired.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ Two models per retrieval mode, stored as JSON (no pickles):
   (hand over to a person).
 
 Both are fitted by ``jishibang train search`` (models/answer_training.py) on the calibration queries and
-the entries' own paraphrases, never on the evaluation or blind sets. The file records what the features
-depend on (the embedding vectors, the segmentation dictionary, the situation tags) and the service refuses
-a file whose record does not match (kb.errors.RankingModelError).
+the entries' own paraphrases (and the retired blind sets), never on the evaluation queries or a blind set still
+blind. The file records what the features depend on (the embedding vectors, the segmentation dictionary, the
+situation tags) and the service refuses a file whose record does not match (kb.errors.RankingModelError).
 """
 
 from __future__ import annotations

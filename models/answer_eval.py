@@ -1,9 +1,9 @@
 """`jishibang eval answers`: what workers and operators actually get, end to end, on messages the team did not
 tune on.
 
-The blind set (kb/eval/blind, see kb/eval/README.md) goes through the same Assistant the service runs: worker
-questions through the FAQ decision (the web page and the WeChat auto-reply share it; reported by channel),
-call notes through the operators' suggestions. Reported:
+Each answer set still blind (kb/eval/blindN, see kb/eval/README.md; retired ones are training data) goes through
+the same Assistant the service runs: worker questions through the FAQ decision (the web page and the WeChat
+auto-reply share it; reported by channel), call notes through the operators' suggestions. Reported:
 
 - workers: an acceptable entry as the confident answer or first in a likely answer (of answerable questions);
   confident answers that are not acceptable (of confident answers, and of answerable questions); the tier mix;
@@ -26,25 +26,21 @@ from typing import Any
 from tqdm import tqdm
 
 from hotline.assist import Assistant
+from models.retired_sets import RETIRED_ANSWER_SETS, answer_set_rows
 
-BLIND_FILES = ("worker_questions_a.jsonl", "worker_questions_b.jsonl", "call_notes.jsonl")
 
-
-def blind_sets() -> list[str]:
+def blind_sets(retired: bool = False) -> list[str]:
     """Every blind answer set under kb/eval, oldest first (blind, blind3, ...): each written by someone new before
-    the tuning it judges (kb/eval/README.md says who and when)."""
+    the tuning it judges (kb/eval/README.md says who and when). Without ``retired``, only those still blind: a
+    retired set is training data now (models/retired_sets.py)."""
     root = resources.files("kb").joinpath("eval")
-    return sorted((p.name for p in root.iterdir() if p.name.startswith("blind") and p.is_dir()),
-                  key=lambda n: (len(n), n))
+    names = sorted((p.name for p in root.iterdir() if p.name.startswith("blind") and p.is_dir()),
+                   key=lambda n: (len(n), n))
+    return [n for n in names if retired or n not in RETIRED_ANSWER_SETS]
 
 
-def load_blind(name: str = "blind") -> list[dict[str, Any]]:
-    folder = resources.files("kb").joinpath("eval").joinpath(name)
-    files = BLIND_FILES if name == "blind" else sorted(p.name for p in folder.iterdir() if p.name.endswith(".jsonl"))
-    out: list[dict[str, Any]] = []
-    for file in files:
-        out += [json.loads(line) for line in folder.joinpath(file).read_text(encoding="utf-8").splitlines() if line.strip()]
-    return out
+def load_blind(name: str) -> list[dict[str, Any]]:
+    return answer_set_rows(name)
 
 
 def load_lawbench(shared_dir: Path) -> list[dict[str, Any]]:
@@ -91,9 +87,15 @@ def run_workers(assistant: Assistant, rows: list[dict[str, Any]], desc: str) -> 
 
 
 def evaluate(assistant: Assistant, shared_dir: Path | None = None, rows: Iterable[dict[str, Any]] | None = None,
-             blind_set: str = "blind") -> dict[str, Any]:
-    """One blind set's figures (``rows``, else the set named ``blind_set``), and lawbench's when ``shared_dir``."""
-    rows = list(rows) if rows is not None else load_blind(blind_set)
+             blind_set: str | None = None) -> dict[str, Any]:
+    """One blind set's figures (``rows``, else the set named ``blind_set``, else the oldest set still blind), and
+    lawbench's when ``shared_dir``."""
+    if rows is None:
+        names = blind_sets()
+        if blind_set is None and not names:
+            raise ValueError("no blind answer set is left under kb/eval: write one (kb/eval/README.md)")
+        rows = load_blind(blind_set or names[0])
+    rows = list(rows)
     questions = [r for r in rows if r["kind"] == "question"]
     noise = [r for r in rows if r["kind"] in ("greeting", "off_topic", "degenerate")]
     notes = [r for r in rows if r["kind"] == "call_note"]

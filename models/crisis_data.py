@@ -10,6 +10,8 @@ a fifth author's 448 negatives and 148 emergencies that look alike on the surfac
 Split by a hash of the text like the triage corpus (70/15/15), so a message never changes split and the test
 split is never trained on.
 Operators' "这是紧急情况 / 不是紧急情况" corrections join the training split only (models/feedback_data.py).
+The retired blind crisis sets (models/retired_sets.py: ~890 emergencies and ~1,800 negatives by ten more writers)
+join the corpus, split the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
+from models.retired_sets import retired_crisis_rows
 from models.triage_data import SPLITS, Example, split_of
 from triage.danger import KINDS
 
@@ -37,25 +40,27 @@ class CrisisExample:
         return split_of(self.text)
 
 
-def load_crisis() -> list[CrisisExample]:
+def load_crisis(retired: bool = True) -> list[CrisisExample]:
+    """The crisis corpus; ``retired``: with the retired blind crisis sets (models/retired_sets.py)."""
     folder = resources.files("triage.data").joinpath("crisis")
+    rows: list[tuple[str, dict]] = []
+    for p in sorted(folder.iterdir(), key=lambda p: p.name):
+        if p.name.endswith(".jsonl"):
+            rows += [(f"{p.name} line {n}", json.loads(line))
+                     for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if line.strip()]
+    if retired:
+        rows += [(f"triage/eval/{name} {row['id']}", row) for name, row in retired_crisis_rows()]
     out: list[CrisisExample] = []
     seen: set[str] = set()
-    for p in sorted(folder.iterdir(), key=lambda p: p.name):
-        if not p.name.endswith(".jsonl"):
+    for where, row in rows:
+        emergency = row["label"] == "emergency"
+        kind = row.get("kind")
+        if emergency and kind not in KINDS:
+            raise ValueError(f"{where}: emergency kind {kind!r} not in {KINDS}")
+        if row["text"] in seen:
             continue
-        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            emergency = row["label"] == "emergency"
-            kind = row.get("kind")
-            if emergency and kind not in KINDS:
-                raise ValueError(f"{p.name} line {n}: emergency kind {kind!r} not in {KINDS}")
-            if row["text"] in seen:
-                continue
-            seen.add(row["text"])
-            out.append(CrisisExample(str(row["id"]), row["text"], emergency, kind))
+        seen.add(row["text"])
+        out.append(CrisisExample(str(row["id"]), row["text"], emergency, kind))
     return out
 
 

@@ -110,8 +110,17 @@ def gov_negatives(shared_dir: Path) -> list[Example]:
     return out
 
 
+def retired_corpus() -> list[Example]:
+    """The retired blind answer sets (models/retired_sets.py) as outside-written corpus rows: their writers'
+    issue types and urgency (rows labelled with no issue type, such as some greetings, are left out)."""
+    from models.retired_sets import retired_answer_rows
+
+    return [_check(row, f"kb/eval/{name} {row['id']}", "outside") for name, row in retired_answer_rows()
+            if row.get("issue_types")]
+
+
 def load_corpus(shared_dir: Path | None) -> list[Example]:
-    examples = team_corpus() + (gov_negatives(shared_dir) if shared_dir else [])
+    examples = team_corpus() + retired_corpus() + (gov_negatives(shared_dir) if shared_dir else [])
     seen: set[str] = set()
     unique = []
     for ex in examples:  # exact duplicates would leak between splits' statistics

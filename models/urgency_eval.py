@@ -1,21 +1,18 @@
 """`jishibang eval urgency`: the danger-now detector, urgency and the referral card, on messages nobody who
 tuned them wrote.
 
-- The blind crisis set (triage/eval/blind: 175 emergencies, 70 of them passive or euphemistic ideation; 340
-  hard negatives), written from the guidelines by people who had not seen the crisis corpus or the cue files:
-  emergency recall (must be 1.0), false emergencies, recall per kind, false alarms per kind of negative, and the
-  messages themselves. Later blind crisis sets (triage/eval/blind2 ...) are reported beside it, each written by
-  someone new before the tuning it judges.
-- The blind triage set (kb/eval/blind questions and call notes, labelled with urgency and every acceptable first
-  referral): urgency accuracy and its confusion, emergencies whose only signal is an intensifier or idiom, and
-  whether the first referral is one a supervisor accepts. Later blind answer sets (kb/eval/blind2 ...) carry the
-  same labels and are reported beside it (``blind2_triage``).
+- The blind crisis sets still blind (triage/eval/blindN; the retired ones are training data, models/retired_sets.py),
+  written from the guidelines by people who had not seen the crisis corpus or the cue files: emergency recall
+  (must be 1.0), false emergencies, recall per kind, false alarms per kind of negative, and the messages
+  themselves (``blind6_crisis``).
+- The blind answer sets still blind (kb/eval/blindN questions and call notes, labelled with urgency and every
+  acceptable first referral): urgency accuracy and its confusion, emergencies whose only signal is an intensifier
+  or idiom, and whether the first referral is one a supervisor accepts (``blind8_triage``).
 - The crisis corpus's and the team corpus's held-out test splits, for comparison.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -24,27 +21,24 @@ from typing import Any
 from models import eval_triage
 from models.answer_eval import blind_sets, load_blind
 from models.crisis_data import CrisisExample, by_split, load_crisis
+from models.retired_sets import RETIRED_CRISIS_SETS, crisis_set_rows
 from triage.pipeline import Triager
 from triage.taxonomy import urgency_levels
 
 
-def load_blind_crisis(folder_name: str = "blind") -> list[CrisisExample]:
-    folder = resources.files("triage").joinpath("eval").joinpath(folder_name)
-    out = []
-    for name in ("crisis_positive.jsonl", "crisis_negative.jsonl"):
-        for line in folder.joinpath(name).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                r = json.loads(line)
-                out.append(CrisisExample(r["id"], r["text"], r["label"] == "emergency", r.get("kind"), folder_name))
-    return out
+def load_blind_crisis(folder_name: str) -> list[CrisisExample]:
+    return [CrisisExample(r["id"], r["text"], r["label"] == "emergency", r.get("kind"), folder_name)
+            for r in crisis_set_rows(folder_name)]
 
 
-def blind_crisis_sets() -> list[str]:
+def blind_crisis_sets(retired: bool = False) -> list[str]:
     """Every blind crisis set, oldest first: each written by someone new, before the tuning it judges
-    (triage/eval/blind*/README.md says who and when)."""
+    (triage/eval/blind*/README.md says who and when). Without ``retired``, only those still blind: a retired set
+    is training data now (models/retired_sets.py)."""
     root = resources.files("triage").joinpath("eval")
-    return sorted((p.name for p in root.iterdir() if p.name.startswith("blind")
-                   and p.joinpath("crisis_positive.jsonl").is_file()), key=lambda n: (len(n), n))
+    names = sorted((p.name for p in root.iterdir() if p.name.startswith("blind")
+                    and p.joinpath("crisis_positive.jsonl").is_file()), key=lambda n: (len(n), n))
+    return [n for n in names if retired or n not in RETIRED_CRISIS_SETS]
 
 
 def _crisis_report(triager: Triager, crisis: list[CrisisExample]) -> dict[str, Any]:
@@ -87,7 +81,9 @@ def triage_figures(triager: Triager, rows: list[dict[str, Any]]) -> dict[str, An
 def evaluate(triager: Triager, shared_dir: Path | None = None, blind: bool = True) -> dict[str, Any]:
     report: dict[str, Any] = {}
     if blind:
-        for name in blind_crisis_sets():  # blind -> "blind_crisis", blind2 -> "blind2_crisis"
+        # Only the sets still blind; the retired ones are training data now (models/retired_sets.py).
+        report["blind_sets"] = {"crisis": blind_crisis_sets(), "triage": blind_sets()}
+        for name in blind_crisis_sets():  # blind6 -> "blind6_crisis"
             report[f"{name}_crisis"] = _crisis_report(triager, load_blind_crisis(name))
         for name in blind_sets():  # the blind answer sets carry urgency and referral labels too
             rows = [r for r in load_blind(name) if r["kind"] in ("question", "call_note")]

@@ -182,15 +182,18 @@ def eval_urgency_cmd(
 
 @eval_app.command("answers", epilog="Example: jishibang eval answers > answers.json")
 def eval_answers_cmd() -> None:
-    """Worker answers and operator suggestions end to end on the blind set (kb/eval/blind) and the real lawbench
+    """Worker answers and operator suggestions end to end on the blind sets (kb/eval/blindN not yet retired) and the real lawbench
     labour consultations: acceptable first, wrong confident answers, tiers, banner, by channel (JSON)."""
     from models.answer_eval import blind_sets, evaluate
 
     rt = _runtime()
     rt.index.load_or_build(_bar())
-    report = evaluate(rt.assistant, rt.settings.shared_dir)
-    # Later blind sets (kb/eval/blind3 ...), each written for the work after the one before it, side by side.
-    report["later_blind_sets"] = {name: evaluate(rt.assistant, blind_set=name) for name in blind_sets() if name != "blind"}
+    names = blind_sets()  # the retired ones are training data now (models/retired_sets.py)
+    if not names:
+        raise CliError("no blind answer set is left under kb/eval: write one first (kb/eval/README.md)")
+    report = {"blind_set": names[0], **evaluate(rt.assistant, rt.settings.shared_dir, blind_set=names[0])}
+    # Later blind sets, each written for the work after the one before it, side by side.
+    report["later_blind_sets"] = {name: evaluate(rt.assistant, blind_set=name) for name in names[1:]}
     _print_json(report)
 
 
