@@ -219,6 +219,7 @@ def test_corrections_are_spread_among_the_training_rows_not_appended() -> None:
 # --- real training, the real gate, versions ----------------------------------------------------------
 
 VARIANTS, CS = ("combined",), (2.0,)
+LAB_EMERGENCY_FLOOR = 0.98  # see the lab fixture: one borderline message of 61 (the product's default stays 1.0)
 
 
 def _rotated(types: tuple[str, ...], labels: list[str]) -> list[str]:
@@ -274,10 +275,17 @@ def lab(local_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     factory = session_factory(engine)
     feedback = FeedbackLog(factory)
 
+    # The lab's models train on a reduced corpus with one C, so the test split's most borderline emergency (the
+    # team's "封号了 我死的心都有了": P(danger) 0.019 against a check band from 0.016 in the served model of
+    # 2026-12-06) lands on either side of the band by chance: 60 or 61 of 61 reached. This fixture tests the gate's
+    # flow (real corrections promoted, poison rejected, the served version following); the rule that one missed
+    # emergency rejects a model is tested on its own above (test_gate_rejects_a_missed_emergency_*).
+    policy = GatePolicy(max_f1_drop=0.03, min_emergency_recall=LAB_EMERGENCY_FLOOR)
+
     def retrain(label: str) -> dict[str, Any]:
         t0 = time.perf_counter()
         report = retrain_with_feedback(model_dir, str(model_dir / local_model_dir.name), SHARED, tmp / "reports",
-                                       load_corrections(factory), GatePolicy(max_f1_drop=0.03), variants=VARIANTS,
+                                       load_corrections(factory), policy, variants=VARIANTS,
                                        Cs=CS, embedder_options=options, examples=reduced)
         report["wall_seconds"] = round(time.perf_counter() - t0, 1)
         print(f"\n{label}: {report['version']} {report['verdict']} macro-F1 {report['macro_f1']} "
@@ -335,7 +343,7 @@ def test_real_corrections_train_a_candidate_that_is_promoted_and_served(lab) -> 
     assert improved["feedback"]["from_case_text"] == 1
     assert improved["verdict"] == "promoted", improved["reasons"]
     assert improved["macro_f1"]["candidate"] >= improved["macro_f1"]["current"]
-    assert improved["emergency_recall"]["candidate"] == 1.0
+    assert improved["emergency_recall"]["candidate"] >= LAB_EMERGENCY_FLOOR
     assert improved["served"] == improved["version"] == _served_version(lab)
     # The corrections went to training only: validation and test are the corpus's, unchanged.
     m = _manifest(lab["model_dir"], improved["version"])
