@@ -10,7 +10,7 @@ recall, false emergencies and safety checks on the held-out set. The features' v
 retired texts in it (no labels), as served.
 ``ranking``: the triage model and then the ranking model trained in a copy of the model directory, once without
 the retired answer sets and once with all but the newest, then `eval answers` figures on the newest, leaving out
-its messages that near-copy an older set's (14 messages of blind..blind6 near-copy 7 of blind7).
+its messages that near-copy an older set's (12 of blind7's).
 """
 
 from __future__ import annotations
@@ -85,21 +85,11 @@ def ranking() -> None:
 
 
 def _near_copies_of(held: str, older: tuple[str, ...]) -> set[str]:
-    import difflib
-
     from kb.query import prepare_query
 
     old = {prepare_query(r["text"]).text for n in older for r in retired_sets.answer_set_rows(n)}
-    out = set()
-    for r in retired_sets.answer_set_rows(held):
-        text = prepare_query(r["text"]).text
-        sm = difflib.SequenceMatcher(None, "", text, autojunk=False)
-        for other in old:
-            sm.set_seq1(other)
-            if sm.real_quick_ratio() > 0.75 and sm.quick_ratio() > 0.75 and sm.ratio() > 0.75:
-                out.add(r["id"])
-                break
-    return out
+    rows = {prepare_query(r["text"]).text: r["id"] for r in retired_sets.answer_set_rows(held)}
+    return {rows[text] for text, _ in retired_sets.near_copies(rows, old)}
 
 
 def _fit_and_evaluate(held: str, leaked: set[str]) -> dict[str, Any]:

@@ -18,7 +18,9 @@ newer blind set must exist that was checked for near copies of it (its README sa
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Iterable
 from importlib import resources
 from typing import Any
 
@@ -67,3 +69,20 @@ def retired_answer_rows() -> list[tuple[str, dict[str, Any]]]:
 
 def retired_crisis_rows() -> list[tuple[str, dict[str, Any]]]:
     return [(name, row) for name in RETIRED_CRISIS_SETS for row in crisis_set_rows(name)]
+
+
+def near_copies(texts: Iterable[str], judged: Iterable[str], ratio: float = 0.75) -> list[tuple[str, str]]:
+    """(text, the judged text it copies) for each of ``texts`` with a difflib ratio above ``ratio`` to one of
+    ``judged`` (the rule every training file and blind set was checked under); cheap bounds first."""
+    judged = list(judged)
+    out = []
+    for text in texts:
+        sm = difflib.SequenceMatcher(None, "", text, autojunk=False)
+        for other in judged:
+            if abs(len(other) - len(text)) > max(len(other), len(text)) / 2:
+                continue  # the ratio cannot pass: at most 2 * shorter / (shorter + longer)
+            sm.set_seq1(other)
+            if sm.real_quick_ratio() > ratio and sm.quick_ratio() > ratio and sm.ratio() > ratio:
+                out.append((text, other))
+                break
+    return out

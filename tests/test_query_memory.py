@@ -74,13 +74,12 @@ def test_the_feature_vector_names_every_memory_feature() -> None:
 def test_no_calibration_question_is_an_evaluation_or_blind_text() -> None:
     """What the ranking model fits on and remembers is never what it is judged on (after the query path's own
     normalisation: 工會律師 and 工会律师 are one question)."""
-    import difflib
     import json
     from importlib import resources
 
     from kb.query import prepare_query
     from models.answer_eval import blind_sets, load_blind
-    from models.retired_sets import retired_answer_rows
+    from models.retired_sets import near_copies, retired_answer_rows
     from models.search_eval import load_queries
 
     folder = resources.files("kb").joinpath("calibration")
@@ -93,14 +92,4 @@ def test_no_calibration_question_is_an_evaluation_or_blind_text() -> None:
     judged |= {prepare_query(r["text"]).text for name in blind_sets() for r in load_blind(name)}
     assert not calibration & judged
     # Nor a near copy (difflib ratio > 0.75, the rule each file was added under): 小區保安不讓外賣員進 is 小区保安不让进.
-    near = []
-    for text in calibration:
-        sm = difflib.SequenceMatcher(None, "", text, autojunk=False)
-        for other in judged:
-            if abs(len(other) - len(text)) > max(len(other), len(text)) / 2:
-                continue
-            sm.set_seq1(other)
-            if sm.real_quick_ratio() > 0.75 and sm.quick_ratio() > 0.75 and sm.ratio() > 0.75:
-                near.append((text, other))
-                break
-    assert not near
+    assert not near_copies(calibration, judged)

@@ -3,8 +3,6 @@ blind ones, training reads the retired ones, and nothing trained on is a near co
 
 from __future__ import annotations
 
-import difflib
-
 from models.answer_eval import blind_sets
 from models.crisis_data import load_crisis
 from models.retired_sets import (
@@ -13,6 +11,7 @@ from models.retired_sets import (
     RETIRED_CRISIS_SETS,
     answer_set_rows,
     crisis_set_rows,
+    near_copies,
     retired_answer_rows,
     retired_crisis_rows,
 )
@@ -55,21 +54,6 @@ def test_the_triage_corpus_holds_the_retired_answer_sets_as_outside_rows() -> No
     assert not corpus & {r["text"].strip() for name in blind_sets() for r in answer_set_rows(name)}
 
 
-def _near_copies(texts: set[str], judged: set[str]) -> list[tuple[str, str]]:
-    """Pairs with difflib ratio > 0.75 (the rule every training file was added under), cheap bounds first."""
-    out = []
-    for text in texts:
-        sm = difflib.SequenceMatcher(None, "", text, autojunk=False)
-        for other in judged:
-            if abs(len(other) - len(text)) > max(len(other), len(text)) / 2:
-                continue
-            sm.set_seq1(other)
-            if sm.real_quick_ratio() > 0.75 and sm.quick_ratio() > 0.75 and sm.ratio() > 0.75:
-                out.append((text, other))
-                break
-    return out
-
-
 def test_nothing_retired_is_a_near_copy_of_a_set_still_blind() -> None:
     """The sets still blind were written after the retired ones, and near copies of them were dropped then; the
     retired answer rows that copy an evaluation query or a blind message are in NEAR_COPIES (left out)."""
@@ -77,4 +61,4 @@ def test_nothing_retired_is_a_near_copy_of_a_set_still_blind() -> None:
     retired |= {normalize(r["text"]) for _, r in retired_crisis_rows()}
     judged = {normalize(r["text"]) for name in blind_sets() for r in answer_set_rows(name)}
     judged |= {normalize(r["text"]) for name in blind_crisis_sets() for r in crisis_set_rows(name)}
-    assert not _near_copies(retired, judged)
+    assert not near_copies(retired, judged)
