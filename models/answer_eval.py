@@ -26,17 +26,14 @@ from typing import Any
 from tqdm import tqdm
 
 from hotline.assist import Assistant
-from models.retired_sets import RETIRED_ANSWER_SETS, answer_set_rows
+from models.retired_sets import answer_set_rows, set_names
 
 
 def blind_sets(retired: bool = False) -> list[str]:
     """Every blind answer set under kb/eval, oldest first (blind, blind3, ...): each written by someone new before
     the tuning it judges (kb/eval/README.md says who and when). Without ``retired``, only those still blind: a
     retired set is training data now (models/retired_sets.py)."""
-    root = resources.files("kb").joinpath("eval")
-    names = sorted((p.name for p in root.iterdir() if p.name.startswith("blind") and p.is_dir()),
-                   key=lambda n: (len(n), n))
-    return [n for n in names if retired or n not in RETIRED_ANSWER_SETS]
+    return set_names("kb", retired)
 
 
 def load_blind(name: str) -> list[dict[str, Any]]:

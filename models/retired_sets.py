@@ -53,6 +53,17 @@ def _rows(package: str, name: str, files: tuple[str, ...] | None = None) -> list
     return out
 
 
+def set_names(package: str, retired: bool) -> list[str]:
+    """The sets under ``<package>/eval`` (kb: answer sets, triage: crisis sets), oldest first (blind, blind2, ...,
+    blind10); without ``retired``, only those not retired."""
+    root = resources.files(package).joinpath("eval")
+    marker = "messages.jsonl" if package == "kb" else "crisis_positive.jsonl"
+    gone = RETIRED_ANSWER_SETS if package == "kb" else RETIRED_CRISIS_SETS
+    names = [p.name for p in root.iterdir() if p.name.startswith("blind")
+             and (p.joinpath(marker).is_file() or p.joinpath(_FIRST_SET_FILES[0]).is_file())]
+    return [n for n in sorted(names, key=lambda n: (len(n), n)) if retired or n not in gone]
+
+
 def answer_set_rows(name: str) -> list[dict[str, Any]]:
     """The rows of one answer set (retired or not), as written: text, channel, kind, labels."""
     return _rows("kb", name, _FIRST_SET_FILES if name == "blind" else None)

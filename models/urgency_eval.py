@@ -14,14 +14,13 @@ tuned them wrote.
 from __future__ import annotations
 
 from collections import Counter
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from models import eval_triage
 from models.answer_eval import blind_sets, load_blind
 from models.crisis_data import CrisisExample, by_split, load_crisis
-from models.retired_sets import RETIRED_CRISIS_SETS, crisis_set_rows
+from models.retired_sets import crisis_set_rows, set_names
 from triage.pipeline import Triager
 from triage.taxonomy import urgency_levels
 
@@ -35,10 +34,7 @@ def blind_crisis_sets(retired: bool = False) -> list[str]:
     """Every blind crisis set, oldest first: each written by someone new, before the tuning it judges
     (triage/eval/blind*/README.md says who and when). Without ``retired``, only those still blind: a retired set
     is training data now (models/retired_sets.py)."""
-    root = resources.files("triage").joinpath("eval")
-    names = sorted((p.name for p in root.iterdir() if p.name.startswith("blind")
-                    and p.joinpath("crisis_positive.jsonl").is_file()), key=lambda n: (len(n), n))
-    return [n for n in names if retired or n not in RETIRED_CRISIS_SETS]
+    return set_names("triage", retired)
 
 
 def _crisis_report(triager: Triager, crisis: list[CrisisExample]) -> dict[str, Any]:
