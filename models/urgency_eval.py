@@ -74,14 +74,28 @@ def triage_figures(triager: Triager, rows: list[dict[str, Any]]) -> dict[str, An
     }
 
 
-def evaluate(triager: Triager, shared_dir: Path | None = None, blind: bool = True) -> dict[str, Any]:
+def chosen_sets(only: list[str] | None, available: list[str], what: str) -> list[str]:
+    """The blind sets to run: ``only`` (each checked to be still blind) or all ``available``."""
+    if only is None:
+        return available
+    unknown = sorted(set(only) - set(available))
+    if unknown:
+        raise ValueError(f"not a {what} set still blind: {', '.join(unknown)} (blind: {', '.join(available)})")
+    return [n for n in available if n in only]
+
+
+def evaluate(triager: Triager, shared_dir: Path | None = None, blind: bool = True,
+             crisis_sets: list[str] | None = None, triage_sets: list[str] | None = None) -> dict[str, Any]:
+    """``crisis_sets`` / ``triage_sets``: only these blind sets (default: every set still blind)."""
     report: dict[str, Any] = {}
     if blind:
         # Only the sets still blind; the retired ones are training data now (models/retired_sets.py).
-        report["blind_sets"] = {"crisis": blind_crisis_sets(), "triage": blind_sets()}
-        for name in blind_crisis_sets():  # blind6 -> "blind6_crisis"
+        crisis_names = chosen_sets(crisis_sets, blind_crisis_sets(), "crisis")
+        triage_names = chosen_sets(triage_sets, blind_sets(), "blind answer")
+        report["blind_sets"] = {"crisis": crisis_names, "triage": triage_names}
+        for name in crisis_names:  # blind6 -> "blind6_crisis"
             report[f"{name}_crisis"] = _crisis_report(triager, load_blind_crisis(name))
-        for name in blind_sets():  # the blind answer sets carry urgency and referral labels too
+        for name in triage_names:  # the blind answer sets carry urgency and referral labels too
             rows = [r for r in load_blind(name) if r["kind"] in ("question", "call_note")]
             report[f"{name}_triage"] = triage_figures(triager, rows)
     report["crisis_test_split"] = eval_triage.danger_report(triager, by_split(load_crisis())["test"])

@@ -49,3 +49,16 @@ def test_library_error_is_one_clean_line(tmp_path) -> None:
     assert "Traceback" not in out.stderr
     assert out.stderr.startswith("error: ")
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_an_eval_limited_to_a_set_no_longer_blind_fails_at_once() -> None:
+    """`eval answers --set` / `eval urgency --crisis-set`: a retired (training) set is refused before any model loads,
+    naming the sets still blind, so a later blind set can stay unrun."""
+    from models.retired_sets import RETIRED_ANSWER_SETS, RETIRED_CRISIS_SETS
+
+    for argv in (("eval", "answers", "--set", RETIRED_ANSWER_SETS[-1]),
+                 ("eval", "urgency", "--crisis-set", RETIRED_CRISIS_SETS[-1]),
+                 ("eval", "urgency", "--triage-set", "blind999")):
+        out = run_cli(*argv)
+        assert out.returncode == 1, argv
+        assert "still blind" in out.stderr and "Traceback" not in out.stderr, argv

@@ -284,6 +284,13 @@ def test_close_deadline_raises_urgency_with_reason() -> None:
     "平台凍結賬戶，扣保證金500",         # traditional: the account frozen
     "我个账号俾人停咗七日",
     "我阿仔跑外卖俾车撞亲，而家喺医院",  # in hospital now
+    "前天摔了一跤，手腕骨裂打了石膏",    # a fracture by another name
+    "膝盖缝了六针，跑不了单",
+    "車輛暫扣於停車場，貨主還要我賠",      # traditional: the vehicle held
+    "我个account被封咗三日",              # Cantonese: the account banned
+    "车行扣住我身份证，唔赔钱唔还",        # papers held
+    "二房东断水断电逼我今天搬走",          # put out of a home
+    "下周三仲裁开庭，我还没有律师",        # the hearing is days away
 ])
 def test_taxonomy_high_situations_in_any_wording(text: str) -> None:
     """The taxonomy's high: vehicle detained, income cut off (a ban or a suspension), serious injury."""
@@ -297,6 +304,7 @@ def test_taxonomy_high_situations_in_any_wording(text: str) -> None:
     "工伤认定下来了，公司不给停工留薪期的工资",  # 停工留薪 is a benefit, not a strike
     "小区不让进，影响配送时效",        # delivery time, not a limitation period
     "前天被推了一下，去医院看了，没事",  # a visit that is over
+    "我手机快被打爆了，一天几十个催单电话",  # calls, not blows
 ])
 def test_words_that_only_look_serious_raise_nothing(text: str) -> None:
     assert assess(normalize(text), ents(text), "normal").level == "normal"
@@ -306,6 +314,13 @@ def test_low_urgency_for_information_requests() -> None:
     assert assess(normalize("怎么入会"), ents("怎么入会")).level == "low"
     assert assess(normalize("怎么入会"), ents("怎么入会"), "normal").level == "low"  # information beats the model's normal
     assert any(r.code == "information" for _, r in cue_reasons("驿站在哪里"))
+
+
+def test_a_polite_opener_does_not_make_a_dispute_an_information_question() -> None:
+    """想问一下 / 咨询一下 open complaints as often as questions: the model's normal stands."""
+    text = "我想问一下，顾客说没收到餐投诉我，平台扣了我五十块，我明明拍了照片"
+    assert not any(lvl == "low" for lvl, _ in cue_reasons(normalize(text)))
+    assert assess(normalize(text), ents(text), "normal").level == "normal"
 
 
 # --- referrals -----------------------------------------------------------------------------------
@@ -375,6 +390,21 @@ def test_a_guard_holding_a_bike_key_for_money_goes_to_the_police_or_the_property
 
 def test_helmet_rules_go_to_traffic_police() -> None:
     assert _first({"legal_consult": 0.6}, "骑电动车送外卖不戴头盔会被罚吗") == "traffic_police"
+    # A helmet in a gear-fee or deposit dispute is about the money.
+    assert _first({"deposit_refund": 0.8}, "车行说我头盔没还要赔200，押金就这样被扣了") != "traffic_police"
+    assert _first({"deposit_refund": 0.8}, "入职交了装备费450元（含头盔、餐箱），站长说离职不退") == "labor_inspection"
+
+
+def test_someone_hit_by_a_guard_goes_to_the_police_before_the_property() -> None:
+    text = "小区门口跟保安吵了几句，保安推搡我，把我推倒了，手肘擦伤"
+    assert _first({"safety_conflict": 0.8, "access_environment": 0.6}, text) == "police"
+    assert _first({"access_environment": 0.8}, "小区保安不让骑手进，只能走路送上去") == "property_association"
+
+
+def test_a_refusal_to_pay_a_deposit_is_a_dispute_not_fraud() -> None:
+    """Blocked on WeChat after leaving: the employer's deposit goes to labour inspection; absconding goes to police."""
+    assert _first({"deposit_refund": 0.9}, "离职后站长不退1000押金，还把我微信拉黑了") == "labor_inspection"
+    assert _first({"deposit_refund": 0.9}, "车行老板跑路了，店都关门了，押金找谁要") == "police"
 
 
 def test_proof_of_employment_goes_to_the_platform_or_station() -> None:
@@ -390,6 +420,9 @@ def test_a_recognised_injury_the_employer_will_not_pay_goes_to_a_lawyer_not_reco
     text = "工伤认定下来了，老板说没钱赔，怎么办"
     assert _first({"injury": 0.9}, text) == "union_lawyer"
     assert _first({"injury": 0.9}, "送餐摔断了腿，公司不给报工伤") == "injury_recognition"
+    # After the assessment, or a refusal to recognise: benefits or a challenge to the decision, with a lawyer.
+    assert _first({"injury": 0.9}, "劳动能力鉴定结果出来了，九级，公司说最多给两万让我签字") == "union_lawyer"
+    assert _first({"injury": 0.9, "legal_consult": 0.5}, "收到工伤不予认定决定书一个月了，还能告吗") == "union_lawyer"
 
 
 def test_compensation_after_the_police_decision_goes_to_a_lawyer_not_122() -> None:

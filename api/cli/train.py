@@ -171,26 +171,49 @@ def eval_vectors_cmd(
 @eval_app.command("urgency", epilog="Example: jishibang eval urgency > urgency.json")
 def eval_urgency_cmd(
     no_blind: Annotated[bool, typer.Option("--no-blind", help="Only the held-out splits, not the blind sets.")] = False,
+    crisis_set: Annotated[list[str] | None, typer.Option(
+        "--crisis-set", help="Only these blind crisis sets (triage/eval/blindN); each is run once, at the end of the "
+                             "work it judges, so a later set can stay unrun.")] = None,
+    triage_set: Annotated[list[str] | None, typer.Option(
+        "--triage-set", help="Only these blind answer sets' urgency and referral labels (kb/eval/blindN).")] = None,
 ) -> None:
     """The danger-now detector, urgency and the first referral on the blind crisis and triage sets (written by
     people who never saw the corpus or the cue files) and the held-out crisis split (JSON)."""
-    from models.urgency_eval import evaluate
+    from models.answer_eval import blind_sets
+    from models.urgency_eval import blind_crisis_sets, chosen_sets, evaluate
 
+    try:  # before the models load: a mistyped set name fails at once
+        chosen_sets(crisis_set, blind_crisis_sets(), "crisis")
+        chosen_sets(triage_set, blind_sets(), "blind answer")
+    except ValueError as e:
+        raise CliError(str(e)) from e
     settings = get_settings()
-    _print_json(evaluate(_triager(), settings.shared_dir, blind=not no_blind))
+    _print_json(evaluate(_triager(), settings.shared_dir, blind=not no_blind, crisis_sets=crisis_set,
+                         triage_sets=triage_set))
 
 
 @eval_app.command("answers", epilog="Example: jishibang eval answers > answers.json")
-def eval_answers_cmd() -> None:
+def eval_answers_cmd(
+    only: Annotated[list[str] | None, typer.Option(
+        "--set", help="Only these blind sets (kb/eval/blindN); each is run once, at the end of the work it judges, "
+                      "so a later set can stay unrun.")] = None,
+) -> None:
     """Worker answers and operator suggestions end to end on the blind sets (kb/eval/blindN not yet retired) and the real lawbench
     labour consultations: acceptable first, wrong confident answers, tiers, banner, by channel (JSON)."""
-    from models.answer_eval import blind_sets, evaluate
+    from models.answer_eval import blind_sets
+
+    from models.urgency_eval import chosen_sets
+
+    try:  # the retired sets are training data now (models/retired_sets.py)
+        names = chosen_sets(only, blind_sets(), "blind answer")
+    except ValueError as e:
+        raise CliError(str(e)) from e
+    if not names:
+        raise CliError("no blind answer set is left under kb/eval: write one first (kb/eval/README.md)")
+    from models.answer_eval import evaluate
 
     rt = _runtime()
     rt.index.load_or_build(_bar())
-    names = blind_sets()  # the retired ones are training data now (models/retired_sets.py)
-    if not names:
-        raise CliError("no blind answer set is left under kb/eval: write one first (kb/eval/README.md)")
     report = {"blind_set": names[0], **evaluate(rt.assistant, rt.settings.shared_dir, blind_set=names[0])}
     # Later blind sets, each written for the work after the one before it, side by side.
     report["later_blind_sets"] = {name: evaluate(rt.assistant, blind_set=name) for name in names[1:]}
