@@ -182,7 +182,8 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
     "text",
     ["保安正在打我 救命", "我不想活了", "药都买好了，最后一次麻烦你们", "兄弟们我先走了 这辈子跑单跑够了",
      "佢哋而家围住我打", "同事被车撞了倒在地上没反应", "刚刚摔了流了好多血", "電池冒烟了着火了",
-     "我准备今晚收工就去做个了断", "有时候觉得带着孩子一起走算了"],
+     "我准备今晚收工就去做个了断", "有时候觉得带着孩子一起走算了",
+     "有时候想如果我不在了，家里人会不会轻松一点", "没有我他们会过得更好", "我就是个累赘"],
 )
 def test_danger_cue_features_fire(text) -> None:
     vector, reasons = danger.context(normalize(text))
