@@ -183,7 +183,8 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
     ["保安正在打我 救命", "我不想活了", "药都买好了，最后一次麻烦你们", "兄弟们我先走了 这辈子跑单跑够了",
      "佢哋而家围住我打", "同事被车撞了倒在地上没反应", "刚刚摔了流了好多血", "電池冒烟了着火了",
      "我准备今晚收工就去做个了断", "有时候觉得带着孩子一起走算了",
-     "有时候想如果我不在了，家里人会不会轻松一点", "没有我他们会过得更好", "我就是个累赘"],
+     "有时候想如果我不在了，家里人会不会轻松一点", "没有我他们会过得更好", "我就是个累赘",
+     "主要问社保，另外最近总觉得活着没什么意思", "活着冇乜意思", "炭喺车入面烧几耐人会瞓着", "后厨石油气喉漏紧，好大阵味"],
 )
 def test_danger_cue_features_fire(text) -> None:
     vector, reasons = danger.context(normalize(text))
@@ -198,6 +199,12 @@ def test_intensifier_death_is_not_a_cue(text) -> None:
     cues = len(danger.cue_groups())
     assert not vector[:cues].any(), text  # the cue inside 累死 / 想死你们 does not count
     assert any(r.code == "intensifier" for r in reasons)
+
+
+@pytest.mark.parametrize("text", ["轮胎漏气了，推着车走了两公里", "烧烤炭买好了，今晚驿站聚餐", "这部电影没什么意思"])
+def test_everyday_words_near_the_cues_are_not_cues(text) -> None:
+    vector, _ = danger.context(normalize(text))
+    assert not vector[: len(danger.cue_groups())].any(), text
 
 
 @pytest.mark.parametrize("text, word", [
