@@ -65,6 +65,16 @@ def set_names(package: str, retired: bool) -> list[str]:
     return [n for n in sorted(names, key=lambda n: (len(n), n)) if retired or n not in gone]
 
 
+def chosen_sets(only: list[str] | None, available: list[str], what: str) -> list[str]:
+    """The blind sets to run: ``only`` (each checked to be still blind) or all ``available``."""
+    if only is None:
+        return available
+    unknown = sorted(set(only) - set(available))
+    if unknown:
+        raise ValueError(f"not a {what} set still blind: {', '.join(unknown)} (blind: {', '.join(available)})")
+    return [n for n in available if n in only]
+
+
 def answer_set_rows(name: str) -> list[dict[str, Any]]:
     """The rows of one answer set (retired or not), as written: text, channel, kind, labels."""
     return _rows("kb", name, _FIRST_SET_FILES if name == "blind" else None)

@@ -20,7 +20,7 @@ from typing import Any
 from models import eval_triage
 from models.answer_eval import blind_sets, load_blind
 from models.crisis_data import CrisisExample, by_split, load_crisis
-from models.retired_sets import crisis_set_rows, set_names
+from models.retired_sets import chosen_sets, crisis_set_rows, set_names
 from triage.pipeline import Triager
 from triage.taxonomy import urgency_levels
 
@@ -72,16 +72,6 @@ def triage_figures(triager: Triager, rows: list[dict[str, Any]]) -> dict[str, An
                                    "acceptable": r["referrals"]} for r, x in with_ref
                                   if not (x.referrals and x.referrals[0].target in r["referrals"])][:25],
     }
-
-
-def chosen_sets(only: list[str] | None, available: list[str], what: str) -> list[str]:
-    """The blind sets to run: ``only`` (each checked to be still blind) or all ``available``."""
-    if only is None:
-        return available
-    unknown = sorted(set(only) - set(available))
-    if unknown:
-        raise ValueError(f"not a {what} set still blind: {', '.join(unknown)} (blind: {', '.join(available)})")
-    return [n for n in available if n in only]
 
 
 def evaluate(triager: Triager, shared_dir: Path | None = None, blind: bool = True,

@@ -180,7 +180,8 @@ def eval_urgency_cmd(
     """The danger-now detector, urgency and the first referral on the blind crisis and triage sets (written by
     people who never saw the corpus or the cue files) and the held-out crisis split (JSON)."""
     from models.answer_eval import blind_sets
-    from models.urgency_eval import blind_crisis_sets, chosen_sets, evaluate
+    from models.retired_sets import chosen_sets
+    from models.urgency_eval import blind_crisis_sets, evaluate
 
     try:  # before the models load: a mistyped set name fails at once
         chosen_sets(crisis_set, blind_crisis_sets(), "crisis")
@@ -201,8 +202,7 @@ def eval_answers_cmd(
     """Worker answers and operator suggestions end to end on the blind sets (kb/eval/blindN not yet retired) and the real lawbench
     labour consultations: acceptable first, wrong confident answers, tiers, banner, by channel (JSON)."""
     from models.answer_eval import blind_sets
-
-    from models.urgency_eval import chosen_sets
+    from models.retired_sets import chosen_sets
 
     try:  # the retired sets are training data now (models/retired_sets.py)
         names = chosen_sets(only, blind_sets(), "blind answer")
