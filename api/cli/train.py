@@ -201,7 +201,7 @@ def eval_answers_cmd(
 ) -> None:
     """Worker answers and operator suggestions end to end on the blind sets (kb/eval/blindN not yet retired) and the real lawbench
     labour consultations: acceptable first, wrong confident answers, tiers, banner, by channel (JSON)."""
-    from models.answer_eval import blind_sets
+    from models.answer_eval import blind_sets, evaluate
     from models.retired_sets import chosen_sets
 
     try:  # the retired sets are training data now (models/retired_sets.py)
@@ -210,8 +210,6 @@ def eval_answers_cmd(
         raise CliError(str(e)) from e
     if not names:
         raise CliError("no blind answer set is left under kb/eval: write one first (kb/eval/README.md)")
-    from models.answer_eval import evaluate
-
     rt = _runtime()
     rt.index.load_or_build(_bar())
     report = {"blind_set": names[0], **evaluate(rt.assistant, rt.settings.shared_dir, blind_set=names[0])}
