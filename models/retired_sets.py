@@ -28,8 +28,10 @@ from typing import Any
 # triage/eval/blind6 were written afterwards, with near copies of these sets' messages dropped from them.
 # Retired 2026-12-06 (ninth session): kb/eval/blind8 and triage/eval/blind6, reported once in the eighth session;
 # kb/eval/blind9 and triage/eval/blind7 (and the later blind10 / blind8) were checked for near copies of them.
-RETIRED_ANSWER_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8")
-RETIRED_CRISIS_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6")
+# Retired 2026-12-06 (tenth session): kb/eval/blind9 and triage/eval/blind7, reported once in the ninth session;
+# kb/eval/blind10 and triage/eval/blind8 were written after them, with near copies of their messages dropped.
+RETIRED_ANSWER_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9")
+RETIRED_CRISIS_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7")
 
 # Messages of the retired answer sets that are near copies (difflib ratio > 0.75 after the query path's
 # normalisation) of an evaluation query (kb/eval/queries_q*.jsonl) or of a message of a set still blind: kept out of
