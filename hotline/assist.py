@@ -9,7 +9,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from hotline.feedback import QuestionLog
 from kb.errors import NotFoundError
@@ -106,6 +110,24 @@ class IndexInfo:
 # a worker who writes "押金被骗了，活着没意思" is answered about staying safe first, then about the deposit.
 SUPPORT_FIRST = frozenset(k for k, t in KIND_ISSUE_TYPE.items() if t == "mental_crisis")
 SUPPORT_NEED = "lead:mental_crisis"
+FIRST_STEPS_FILE = Path(__file__).resolve().parent / "data" / "first_steps.yaml"
+
+
+@lru_cache(maxsize=1)
+def first_steps() -> dict[str, tuple[str, ...]]:
+    """Danger kind -> the slugs of the entries that say what to do right now (hotline/data/first_steps.yaml)."""
+    raw = yaml.safe_load(FIRST_STEPS_FILE.read_text(encoding="utf-8")) or {}
+    return {kind: tuple(slugs) for kind, slugs in raw.items()}
+
+
+def safety_need(danger: Danger) -> str | None:
+    """The need whose best entry leads the suggestions for this danger, or None (no danger, or no such entries)."""
+    if danger.level == "none" or danger.kind is None:
+        return None
+    if danger.kind in SUPPORT_FIRST:
+        return SUPPORT_NEED
+    slugs = first_steps().get(danger.kind) if danger.level == "now" else None
+    return "slug:" + ",".join(slugs) if slugs else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +136,8 @@ class Suggestion:
     score: float | None  # the reranker's probability that the entry answers the text (None: no model)
     tier: str  # confident | likely | none
     standing: float
-    # Why this one is shown first whatever its score ("safety": crisis support for a message about self-harm);
-    # None: placed by its score.
+    # Why this one is shown first whatever its score ("safety": crisis support for a message about self-harm, or
+    # what to do right now in another danger); None: placed by its score.
     pinned: str | None = None
 
 
@@ -279,11 +301,13 @@ class Assistant:
 
     def _support_first(self, result: TriageResult, shown: tuple[Suggestion, ...], k: int,
                        tier: str) -> tuple[tuple[Suggestion, ...], str]:
-        """(``shown`` led by the best crisis-support entry when the message is about self-harm (SUPPORT_FIRST), the
-        answer's tier: at least likely once that entry leads)."""
-        if result.danger.kind not in SUPPORT_FIRST:
+        """(``shown`` led by the best safety entry: crisis support when the message is about self-harm
+        (SUPPORT_FIRST), what to do right now for another danger now (first_steps); the answer's tier: at least
+        likely once that entry leads)."""
+        need = safety_need(result.danger)
+        if need is None:
             return shown, tier
-        support = self._suggestions(self.search(result, k=1, need=SUPPORT_NEED))
+        support = self._suggestions(self.search(result, k=1, need=need))
         if not support:
             return shown, tier
         lead = support[0]

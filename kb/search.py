@@ -467,8 +467,10 @@ class Searcher:
         return None
 
     def _matches_need(self, pos: int, need: str) -> bool:
-        """``need``: an issue type id, ``who:<counterparty tag>`` from a clarifying question, or
-        ``lead:<issue type id>``: entries whose main (first) issue type it is."""
+        """``need``: an issue type id, ``who:<counterparty tag>`` from a clarifying question,
+        ``lead:<issue type id>``: entries whose main (first) issue type it is, or ``slug:<a>,<b>``: those entries."""
+        if need.startswith("slug:"):
+            return self.build.entries[pos].slug in need[5:].split(",")
         if need.startswith("who:"):
             return need[4:] in self._situation_of(pos).counterparty
         if need.startswith("lead:"):

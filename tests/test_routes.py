@@ -114,6 +114,25 @@ def test_a_question_about_self_harm_leads_with_crisis_support_then_the_question_
     assert plain["crisis"] is None and all(a["pinned"] is None for a in plain["answers"])
 
 
+def test_a_danger_now_leads_with_what_to_do_right_now(app) -> None:
+    """A rider hit by a car and lying in the road: the scene's first steps come first (hotline/data/first_steps.yaml),
+    pinned, before the compensation the note also asks about; the rest follow by score."""
+    from hotline.assist import first_steps
+
+    client, runtime = app
+    text = "骑手刚刚送单被小车撞了，现在躺在路边起不来，腿一直流血，对方司机问要赔多少钱"
+    note = client.post("/v1/suggest", json={"text": text}, headers=_auth(client, "op")).json()
+    assert note["triage"]["urgency"]["level"] == "emergency", note["triage"]["urgency"]
+    lead, *rest = note["suggestions"]
+    entries = {e.id: e for e in runtime.store.list(status="published", limit=10_000)[0]}
+    assert lead["pinned"] == "safety" and entries[lead["entry_id"]].slug in first_steps()["acute_injury"]
+    assert lead["tier"] in ("confident", "likely") and note["banner"] is False
+    scores = [s["score"] for s in rest]
+    assert scores == sorted(scores, reverse=True) and all(s["pinned"] is None for s in rest)
+    body = client.post("/v1/faq/ask", json={"question": text}).json()
+    assert body["emergency"] is True and body["answers"][0]["pinned"] == "safety"
+
+
 def test_a_need_chosen_in_the_clarifying_question_gets_that_needs_best_entry(app) -> None:
     """Choosing one of our clarifying question's needs never ends in "we are not sure": the best entry for that need
     comes back, hedged."""

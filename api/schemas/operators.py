@@ -108,7 +108,8 @@ class Suggestion(BaseModel):
     standing: float = Field(default=1.0, description="The multiplier its feedback standing applied to the score "
                                                      "(bounded to 0.95-1.05).")
     pinned: Literal["safety"] | None = Field(default=None, description="Why it is shown first whatever its score: "
-                                             "'safety', crisis support for a note about self-harm. The rest follow "
+                                             "'safety', crisis support for a note about self-harm or what to do "
+                                             "right now in another danger. The rest follow "
                                              "by score.")
 
 

@@ -38,7 +38,8 @@ class FaqAnswer(BaseModel):
     score: float | None
     tier: Literal["confident", "likely", "none"] = "confident"
     pinned: Literal["safety"] | None = Field(default=None, description="'safety': crisis support shown first for a "
-                                             "question about self-harm, before the answer to the question asked.")
+                                             "question about self-harm, or what to do right now in another danger, "
+                                             "before the answer to the question asked.")
 
 
 class Contact(BaseModel):

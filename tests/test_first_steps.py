@@ -1,0 +1,33 @@
+"""What to do right now leads the suggestions in a danger (hotline/data/first_steps.yaml): the file names only
+seeded entries on danger, one kind at a time, and the assistant asks the search for them only for danger now."""
+
+from __future__ import annotations
+
+import json
+
+from hotline.assist import SUPPORT_FIRST, SUPPORT_NEED, first_steps, safety_need
+from kb.seeding import seed_text
+from triage.danger import KINDS, Danger
+
+
+def test_every_first_step_is_a_seeded_entry_about_danger() -> None:
+    seeded = {row["slug"]: row for row in map(json.loads, seed_text().splitlines()) if row}
+    steps = first_steps()
+    assert steps and set(steps) <= set(KINDS) - SUPPORT_FIRST
+    for kind, slugs in steps.items():
+        assert slugs and len(set(slugs)) == len(slugs), kind
+        for slug in slugs:
+            assert slug in seeded, f"{kind}: {slug} is not a seeded entry"
+            assert {"injury", "safety_conflict", "traffic_accident"} & set(seeded[slug]["issue_types"]), slug
+
+
+def test_the_need_follows_the_level_and_kind_of_danger() -> None:
+    assert safety_need(Danger("none", None, 0.1)) is None
+    assert safety_need(Danger("passive", "self_harm_passive", 0.9)) == SUPPORT_NEED
+    assert safety_need(Danger("now", "self_harm_active", 0.9)) == SUPPORT_NEED
+    need = safety_need(Danger("now", "acute_injury", 0.9))
+    assert need == "slug:" + ",".join(first_steps()["acute_injury"]) and "k3-traffic-scene-steps" in need
+    # Only danger now: the same kind in the safety-check band pins nothing.
+    assert safety_need(Danger("none", None, 0.4, check=True, check_kind="acute_injury")) is None
+    # A kind without entries keeps the search's order.
+    assert "other_danger" not in first_steps() and safety_need(Danger("now", "other_danger", 0.9)) is None
