@@ -105,7 +105,11 @@ def evaluate(assistant: Assistant, shared_dir: Path | None = None, rows: Iterabl
     report["workers_emergency_path"] = {"emergencies": len(emergencies),
                                         "took_the_emergency_path": sum(1 for _, a in emergencies if a.emergency)}
     n_answers = run_workers(assistant, noise, "greetings and noise")
+    # An off-topic question may be labelled with the out-of-scope entry written for it (divorce -> legal aid): a
+    # confident answer with that entry is a redirect, not a wrong answer; the count without it says so apart.
     report["noise"] = {"inputs": len(noise), "confident": sum(1 for a in n_answers if a.tier == "confident"),
+                       "confident_not_acceptable": sum(1 for r, a in zip(noise, n_answers) if a.tier == "confident"
+                                                       and a.answers[0].entry.slug not in (r.get("acceptable") or ())),
                        "likely": sum(1 for a in n_answers if a.tier == "likely"),
                        "by_kind": {k: dict(Counter(a.tier for r, a in zip(noise, n_answers) if r["kind"] == k))
                                    for k in ("greeting", "off_topic", "degenerate")}}
