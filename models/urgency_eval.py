@@ -8,11 +8,15 @@ tuned them wrote.
 - The blind answer sets still blind (kb/eval/blindN questions and call notes, labelled with urgency and every
   acceptable first referral): urgency accuracy and its confusion, emergencies whose only signal is an intensifier
   or idiom, and whether the first referral is one a supervisor accepts (``blind8_triage``).
+- The 500 real legal consultations in ../shared/data/lawbench_consultation_3-8, written by the public, none of them
+  danger now and none trained on: how many the detector flags as emergencies or sends to a safety check (its false
+  alarms on real text, which no writer of ours imitates).
 - The crisis corpus's and the team corpus's held-out test splits, for comparison.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from models import eval_triage
 from models.answer_eval import blind_sets, load_blind
 from models.crisis_data import CrisisExample, by_split, load_crisis
 from models.retired_sets import chosen_sets, crisis_set_rows, set_names
+from triage.danger import cue_groups
 from triage.pipeline import Triager
 from triage.taxonomy import urgency_levels
 
@@ -44,6 +49,25 @@ def _crisis_report(triager: Triager, crisis: list[CrisisExample]) -> dict[str, A
                                                    + per_kind.get("idiom", {}).get("flagged", 0))
     report["intensifier_or_idiom_messages"] = sum(1 for e in crisis if e.kind in ("hyperbole", "idiom"))
     return report
+
+
+def consultation_alarms(triager: Triager, shared_dir: Path) -> dict[str, Any] | None:
+    """The detector on the real lawbench consultations (divorce, debts, accidents and fights that are over, wages):
+    none is danger now, so every flag is a false emergency."""
+    path = shared_dir / "data" / "lawbench_consultation_3-8" / "consultation_qa.jsonl"
+    if not path.exists():
+        return None
+    texts = [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    results = []
+    for i in range(0, len(texts), 64):
+        results += triager.analyse_many(texts[i:i + 64])
+    flagged = [(t, x.danger) for t, x in zip(texts, results) if x.danger.level != "none"]
+    cues = set(cue_groups())
+    return {"consultations": len(texts), "flagged": len(flagged),
+            "false_alarm_rate": round(len(flagged) / len(texts), 4) if texts else None,
+            "checked": sum(1 for x in results if x.danger.level == "none" and x.danger.check),
+            "flagged_without_a_cue_word": sum(1 for _, d in flagged if not any(r.code in cues for r in d.reasons)),
+            "flagged_examples": [{"kind": d.kind, "p": round(d.probability, 3), "text": t[:80]} for t, d in flagged[:10]]}
 
 
 def triage_figures(triager: Triager, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -88,5 +112,7 @@ def evaluate(triager: Triager, shared_dir: Path | None = None, blind: bool = Tru
         for name in triage_names:  # the blind answer sets carry urgency and referral labels too
             rows = [r for r in load_blind(name) if r["kind"] in ("question", "call_note")]
             report[f"{name}_triage"] = triage_figures(triager, rows)
+    if shared_dir is not None:
+        report["real_consultations"] = consultation_alarms(triager, shared_dir)
     report["crisis_test_split"] = eval_triage.danger_report(triager, by_split(load_crisis())["test"])
     return report
