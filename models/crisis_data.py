@@ -7,6 +7,10 @@ each other's files (``positives_c`` / ``negatives_c``: the third, 2026-12-05), a
 (``negatives_d``, a fourth author: weather, poems, greetings; without them "今天几号" scored as a euphemism), and
 a fifth author's 448 negatives and 148 emergencies that look alike on the surface (``negatives_e`` /
 ``positives_e``: denials, hunger and heat, hyperbole, strain; quiet passive ideation, half-denials, heat stroke).
+Three more authors (2026-12-06, ``negatives_f`` / ``positives_f``) wrote 570 legal and practical consultations in
+the public's own style (long, run-on, heavy words in ordinary use: a relative who died, a fight that is over, a
+resignation refused) and 120 emergencies hidden in the same style: real consultations written by the public were
+flagged far more often than anything the earlier authors wrote (23 of 500 lawbench questions, all without a cue word).
 Split by a hash of the text like the triage corpus (70/15/15), so a message never changes split and the test
 split is never trained on.
 Operators' "这是紧急情况 / 不是紧急情况" corrections join the training split only (models/feedback_data.py).
