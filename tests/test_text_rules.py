@@ -184,7 +184,8 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
      "佢哋而家围住我打", "同事被车撞了倒在地上没反应", "刚刚摔了流了好多血", "電池冒烟了着火了",
      "我准备今晚收工就去做个了断", "有时候觉得带着孩子一起走算了",
      "有时候想如果我不在了，家里人会不会轻松一点", "没有我他们会过得更好", "我就是个累赘",
-     "主要问社保，另外最近总觉得活着没什么意思", "活着冇乜意思", "炭喺车入面烧几耐人会瞓着", "后厨石油气喉漏紧，好大阵味"],
+     "主要问社保，另外最近总觉得活着没什么意思", "活着冇乜意思", "炭喺车入面烧几耐人会瞓着", "后厨石油气喉漏紧，好大阵味",
+     "如果我哪天开车出了事，保险赔的钱够把贷款还上，家里也轻松点"],
 )
 def test_danger_cue_features_fire(text) -> None:
     vector, reasons = danger.context(normalize(text))
@@ -201,7 +202,8 @@ def test_intensifier_death_is_not_a_cue(text) -> None:
     assert any(r.code == "intensifier" for r in reasons)
 
 
-@pytest.mark.parametrize("text", ["轮胎漏气了，推着车走了两公里", "烧烤炭买好了，今晚驿站聚餐", "这部电影没什么意思"])
+@pytest.mark.parametrize("text", ["轮胎漏气了，推着车走了两公里", "烧烤炭买好了，今晚驿站聚餐", "这部电影没什么意思",
+                                  "如果我出事了保险赔多少", "要是我出车祸了赔偿金够不够"])
 def test_everyday_words_near_the_cues_are_not_cues(text) -> None:
     vector, _ = danger.context(normalize(text))
     assert not vector[: len(danger.cue_groups())].any(), text
@@ -236,6 +238,19 @@ def test_a_denial_nearby_does_not_hide_a_cue_it_does_not_deny(text: str) -> None
 def test_without_the_detector_nothing_is_an_emergency(text) -> None:
     # Urgency alone never says emergency: danger now is the detector's call (triage/danger.py).
     assert assess(normalize(text), ents(text)).level != "emergency"
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("来电人称目前在工业园宿舍楼顶，说再要不回运费就跳下去", "self_harm_active"),
+    ("我而家喺天台度，唔想再捱落去", "self_harm_active"), ("活着没意思，药我都攒好了", "self_harm_active"),
+    ("已经吃了一板安眠药", "self_harm_active"), ("撑不下去了，今晚就一了百了", "self_harm_active"),
+    # thoughts without a place, the means or a time at hand stay passive ideation (12356 first, not 110)
+    ("有时候想从楼顶跳下去算了", "self_harm_passive"), ("觉得活着好累，不想再醒", "self_harm_passive"),
+])
+def test_a_place_means_or_time_at_hand_makes_passive_ideation_danger_now(text: str, kind: str) -> None:
+    passive = np.eye(len(danger.KINDS))[danger.KINDS.index("self_harm_passive")]
+    verdict = danger.decide(0.9, passive, 0.5, [], normalize(text))
+    assert verdict.kind == kind and verdict.level == ("now" if kind == "self_harm_active" else "passive"), text
 
 
 def test_the_detectors_verdict_makes_an_emergency_with_its_reasons() -> None:
