@@ -121,16 +121,48 @@ def stored(xss_server: ApiServer) -> dict[str, Any]:
             time.sleep(1)
         else:
             raise AssertionError("the payload entry never reached the search index")
-    # The worker page shows what the answer decision offers, and a real entry on the same topic (guards keeping
-    # a rider's things) may rank above the payload entry: ask the first wording whose answers include it.
+    # The worker page shows what the answer decision offers: a real entry on the same topic (guards keeping a
+    # rider's things) may rank above the payload entry, and a brand-new entry, with no answered question remembered
+    # for it until the ranking model is retrained, may fall below "likely" (which entry is offered changes with
+    # every retraining). Ask the first wording whose answers include it; failing that, staff put the payloads into
+    # the entry the worker page does offer for the payload entry's question.
     for question in (f"XSS{tag} 保温箱被保安扣了", "保安扣了我的外卖箱", QUESTION):
         r = httpx.post(f"{xss_server.url}/v1/faq/ask", json={"question": question}, timeout=60)
         if any(a.get("entry_id") == entry_id for a in r.json().get("answers") or []):
             out["ask"] = question
-            break
-    else:
-        raise AssertionError("no wording of the question brings the payload entry among the worker page's answers")
+            return out
+    _carry_payload(xss_server, QUESTION, tag)
+    out["ask"] = QUESTION
     return out
+
+
+def _carry_payload(xss_server: ApiServer, question: str, tag: str) -> None:
+    """Edit and republish the entry offered for ``question`` with the payloads in its title and worker answer,
+    steps and evidence (as the payload entry has them), then wait until the worker page offers the new version."""
+    r = httpx.post(f"{xss_server.url}/v1/faq/ask", json={"question": question}, timeout=60)
+    offered = [a["entry_id"] for a in r.json().get("answers") or [] if a.get("entry_id") is not None]
+    assert offered, f"the worker page offers no entry for {question}"
+    eid = offered[0]
+    with xss_server.client("staff") as st:
+        entry = st.get(f"/v1/entries/{eid}").json()
+        content = {**entry["content"], "title": f"XSS{tag} {entry['content']['title']} {PAYLOAD}",
+                   "worker_answer": f"劳动者答复（改） {PAYLOAD}", "steps": [f"第一步 {PAYLOAD}"],
+                   "evidence": [f"证据 {PAYLOAD}"]}
+        r = st.put(f"/v1/entries/{eid}", json={"version": entry["version"], "content": content, "comment": "载荷"})
+        assert r.status_code == 200, r.text
+        version = r.json()["version"]
+        assert st.post(f"/v1/entries/{eid}/submit", json={"version": version}).status_code == 200
+    with xss_server.client("admin") as ad:  # a second person approves
+        r = ad.post(f"/v1/entries/{eid}/approve", json={"version": version + 1})
+        assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        r = httpx.post(f"{xss_server.url}/v1/faq/ask", json={"question": question}, timeout=60)
+        if any(a.get("entry_id") == eid and f"XSS{tag}" in json.dumps(a, ensure_ascii=False)
+               for a in r.json().get("answers") or []):
+            return
+        time.sleep(1)
+    raise AssertionError("the republished entry never reached the worker page")
 
 
 @pytest.fixture(scope="module")
