@@ -251,6 +251,7 @@ def test_a_place_means_or_time_at_hand_makes_passive_ideation_danger_now(text: s
     passive = np.eye(len(danger.KINDS))[danger.KINDS.index("self_harm_passive")]
     verdict = danger.decide(0.9, passive, 0.5, [], normalize(text))
     assert verdict.kind == kind and verdict.level == ("now" if kind == "self_harm_active" else "passive"), text
+    assert any(r.code == "imminent_self_harm" for r in verdict.reasons) == (kind == "self_harm_active")
 
 
 def test_the_detectors_verdict_makes_an_emergency_with_its_reasons() -> None:

@@ -85,9 +85,9 @@ def _rules() -> tuple[list[tuple[str, str, re.Pattern[str]]], list[tuple[str, st
 
 
 @lru_cache(maxsize=1)
-def _imminent() -> re.Pattern[str]:
+def _imminent() -> tuple[str, re.Pattern[str]]:
     rule = load_yaml("danger.yaml")["imminent_self_harm"]
-    return re.compile("|".join(f"(?:{p})" for p in rule["patterns"]))
+    return rule["zh"], re.compile("|".join(f"(?:{p})" for p in rule["patterns"]))
 
 
 @lru_cache(maxsize=1)
@@ -204,8 +204,9 @@ def decide(probability: float, kind_probs: np.ndarray | None, threshold: float, 
         leaning = next((CUE_KIND[c] for c in CUE_KIND if c in fired), None) if check else None
         return Danger("none", None, round(probability, 4), tuple(r for r in reasons if r.code not in cues), check, leaning)
     kind = KINDS[int(np.argmax(kind_probs))] if kind_probs is not None else "self_harm_active"
-    if kind == "self_harm_passive" and normalised is not None and _imminent().search(normalised):
-        kind = "self_harm_active"  # a place, the means or a time at hand: danger now (danger.yaml imminent_self_harm)
+    if kind == "self_harm_passive" and normalised is not None and _imminent()[1].search(normalised):
+        # A place, the means or a time at hand: danger now (danger.yaml imminent_self_harm), and the operator is told.
+        kind, reasons = "self_harm_active", [*reasons, DangerReason("imminent_self_harm", _imminent()[0])]
     level = "passive" if RESPONSE[kind] == "passive" else "now"
     return Danger(level, kind, round(probability, 4), tuple(reasons))
 
