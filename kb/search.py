@@ -16,7 +16,7 @@ is taken on the probabilities without it, so feedback cannot make a weak match l
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -398,7 +398,8 @@ class Searcher:
         if jurisdictions:
             cands = [c for c in cands if entries[c.pos].jurisdiction in jurisdictions]
         if need:
-            cands = [c for c in cands if self._matches_need(c.pos, need)]
+            matches = self._need_filter(need)
+            cands = [c for c in cands if matches(c.pos)]
         cands = cands[:RERANK_DEPTH]
         if not cands:
             return self._result([], mode, "none", float("nan"), "no entry matches the query", query=query)
@@ -466,17 +467,19 @@ class Searcher:
                                 ClarifyOption(f"who:{b[0]}", l2, entries[c.pos].entry_id)))
         return None
 
-    def _matches_need(self, pos: int, need: str) -> bool:
-        """``need``: an issue type id, ``who:<counterparty tag>`` from a clarifying question,
-        ``lead:<issue type id>``: entries whose main (first) issue type it is, or ``slug:<a>,<b>``: those entries."""
+    def _need_filter(self, need: str) -> Callable[[int], bool]:
+        """Whether the entry at a position answers ``need``: an issue type id, ``who:<counterparty tag>`` from a
+        clarifying question, ``lead:<issue type id>``: entries whose main (first) issue type it is, or
+        ``slug:<a>,<b>``: those entries. Parsed once per search, not once per candidate."""
+        entries = self.build.entries
         if need.startswith("slug:"):
-            return self.build.entries[pos].slug in need[5:].split(",")
+            slugs = frozenset(need[5:].split(","))
+            return lambda pos: entries[pos].slug in slugs
         if need.startswith("who:"):
-            return need[4:] in self._situation_of(pos).counterparty
+            return lambda pos: need[4:] in self._situation_of(pos).counterparty
         if need.startswith("lead:"):
-            types = self.build.entries[pos].issue_types
-            return bool(types) and types[0] == need[5:]
-        return need in self.build.entries[pos].issue_types
+            return lambda pos: bool(entries[pos].issue_types) and entries[pos].issue_types[0] == need[5:]
+        return lambda pos: need in entries[pos].issue_types
 
     def _hit(self, c: Candidate, score: float, standing: float, tier: str) -> Hit:
         e = self.build.entries[c.pos]

@@ -40,9 +40,13 @@ def load_blind(name: str) -> list[dict[str, Any]]:
     return answer_set_rows(name)
 
 
+# The real consultations (../shared/data/lawbench_consultation_3-8), relative to the shared directory.
+LAWBENCH_QUESTIONS = Path("data") / "lawbench_consultation_3-8" / "consultation_qa.jsonl"
+
+
 def load_lawbench(shared_dir: Path) -> list[dict[str, Any]]:
     """The labelled lawbench consultations that are labour matters, with their question text from ../shared."""
-    path = shared_dir / "data" / "lawbench_consultation_3-8" / "consultation_qa.jsonl"
+    path = shared_dir / LAWBENCH_QUESTIONS
     if not path.exists():
         return []
     text = {r["id"]: r["question"] for r in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if r}

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from kb.query import from_triage, prepare_query
 from kb.search import Searcher, TriageView
+from models.answer_eval import LAWBENCH_QUESTIONS
 from models.answer_training import acceptable_slugs
 from triage.pipeline import TriageResult
 
@@ -101,7 +102,7 @@ def _law_key(name: str) -> str:
 
 def statute_recall(statute_searcher: Searcher, shared_dir: Path, k: int = 5) -> dict[str, Any]:
     """Recall@k of the cited law among statute hits, over consultations whose cited law we imported."""
-    path = shared_dir / "data" / "lawbench_consultation_3-8" / "consultation_qa.jsonl"
+    path = shared_dir / LAWBENCH_QUESTIONS
     if not path.exists():
         return {"skipped": "lawbench consultations not found"}
     laws = {_law_key(e.title.split(" ")[0]) for e in statute_searcher.build.entries}

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from models import eval_triage
-from models.answer_eval import blind_sets, load_blind
+from models.answer_eval import LAWBENCH_QUESTIONS, blind_sets, load_blind
 from models.crisis_data import CrisisExample, by_split, load_crisis
 from models.retired_sets import chosen_sets, crisis_set_rows, set_names
 from triage.danger import cue_groups
@@ -54,13 +54,11 @@ def _crisis_report(triager: Triager, crisis: list[CrisisExample]) -> dict[str, A
 def consultation_alarms(triager: Triager, shared_dir: Path) -> dict[str, Any] | None:
     """The detector on the real lawbench consultations (divorce, debts, accidents and fights that are over, wages):
     none is danger now, so every flag is a false emergency."""
-    path = shared_dir / "data" / "lawbench_consultation_3-8" / "consultation_qa.jsonl"
+    path = shared_dir / LAWBENCH_QUESTIONS
     if not path.exists():
         return None
     texts = [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    results = []
-    for i in range(0, len(texts), 64):
-        results += triager.analyse_many(texts[i:i + 64])
+    results = _analyse(triager, texts)
     flagged = [(t, x.danger) for t, x in zip(texts, results) if x.danger.level != "none"]
     cues = set(cue_groups())
     return {"consultations": len(texts), "flagged": len(flagged),
@@ -70,10 +68,15 @@ def consultation_alarms(triager: Triager, shared_dir: Path) -> dict[str, Any] | 
             "flagged_examples": [{"kind": d.kind, "p": round(d.probability, 3), "text": t[:80]} for t, d in flagged[:10]]}
 
 
-def triage_figures(triager: Triager, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _analyse(triager: Triager, texts: list[str], batch: int = 64) -> list[Any]:
     results = []
-    for i in range(0, len(rows), 64):
-        results += triager.analyse_many([r["text"] for r in rows[i:i + 64]])
+    for i in range(0, len(texts), batch):
+        results += triager.analyse_many(texts[i:i + batch])
+    return results
+
+
+def triage_figures(triager: Triager, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    results = _analyse(triager, [r["text"] for r in rows])
     levels = urgency_levels()
     truth = [r["urgency"] for r in rows]
     pred = [x.urgency.level for x in results]

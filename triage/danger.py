@@ -73,13 +73,17 @@ class Danger:
         return RESPONSE.get(self.check_kind or "") if self.check else None
 
 
+def _alternation(patterns: list[str], flags: int = 0) -> re.Pattern[str]:
+    """One regular expression matching any of a data file's patterns."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns), flags)
+
+
 @lru_cache(maxsize=1)
 def _rules() -> tuple[list[tuple[str, str, re.Pattern[str]]], list[tuple[str, str, re.Pattern[str]]]]:
     data = load_yaml("danger.yaml")
 
     def compile_groups(groups: dict) -> list[tuple[str, str, re.Pattern[str]]]:
-        return [(code, g["zh"], re.compile("|".join(f"(?:{p})" for p in g["patterns"]), re.I))
-                for code, g in groups.items()]
+        return [(code, g["zh"], _alternation(g["patterns"], re.I)) for code, g in groups.items()]
 
     return compile_groups(data["cues"]), compile_groups(data["context"])
 
@@ -87,7 +91,7 @@ def _rules() -> tuple[list[tuple[str, str, re.Pattern[str]]], list[tuple[str, st
 @lru_cache(maxsize=1)
 def _imminent() -> tuple[str, re.Pattern[str]]:
     rule = load_yaml("danger.yaml")["imminent_self_harm"]
-    return rule["zh"], re.compile("|".join(f"(?:{p})" for p in rule["patterns"]))
+    return rule["zh"], _alternation(rule["patterns"])
 
 
 @lru_cache(maxsize=1)
