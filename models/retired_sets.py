@@ -30,8 +30,12 @@ from typing import Any
 # kb/eval/blind9 and triage/eval/blind7 (and the later blind10 / blind8) were checked for near copies of them.
 # Retired 2026-12-06 (tenth session): kb/eval/blind9 and triage/eval/blind7, reported once in the ninth session;
 # kb/eval/blind10 and triage/eval/blind8 were written after them, with near copies of their messages dropped.
-RETIRED_ANSWER_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9")
-RETIRED_CRISIS_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7")
+# Retired 2026-12-06 (eleventh session): kb/eval/blind10 and blind11, triage/eval/blind8 and blind9, each reported
+# once in the tenth session; kb/eval/blind12 and triage/eval/blind10 were written after them, with near copies of
+# their messages dropped (none of their messages is a near copy of an evaluation query either).
+RETIRED_ANSWER_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9",
+                       "blind10", "blind11")
+RETIRED_CRISIS_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9")
 
 # Messages of the retired answer sets that are near copies (difflib ratio > 0.75 after the query path's
 # normalisation) of an evaluation query (kb/eval/queries_q*.jsonl) or of a message of a set still blind: kept out of
