@@ -9,6 +9,11 @@ The memory is fitted with the ranking model and saved inside it (vectors as floa
 each calibration question is searched with itself left out of the memory, as it would be for a new message.
 Only the calibration queries go in (the files and the retired blind sets, models/retired_sets.py): never the
 evaluation queries or a blind set not yet retired.
+
+Every published entry's own questions (title, question, paraphrases) join the remembered questions too, taken from
+the index build's dense search (``own``), not stored here: an entry published after the ranking model was fitted
+has no calibration question, and a model that only ever saw entries with remembered questions learned that an
+entry nobody asked about is never the answer (a new entry scored 0.21-0.25 for its own question).
 """
 
 from __future__ import annotations
@@ -48,17 +53,22 @@ class QueryMemory:
         keep = [i for i, s in enumerate(slugs) if s]
         return cls(np.asarray(vectors)[keep], [tuple(slugs[i]) for i in keep], [texts[i] for i in keep])
 
-    def features(self, query_vector: np.ndarray, entry_slugs: Sequence[str],
-                 exclude_text: str | None = None) -> list[list[float]]:
+    def features(self, query_vector: np.ndarray, entry_slugs: Sequence[str], exclude_text: str | None = None,
+                 own: tuple[np.ndarray, Sequence[str]] | None = None) -> list[list[float]]:
         """Per entry (by slug, in the order given): [its closest answered question's cosine, that minus the
         closest question's overall, the share of the nearest questions' similarity that votes for it, the closest
-        question's cosine]."""
-        if not len(self):
-            return [list(NO_MEMORY) for _ in entry_slugs]
-        sims = self.vectors @ np.asarray(query_vector, dtype=np.float32)
+        question's cosine]. ``own``: the cosines and entry slugs of the entries' own question rows the dense search
+        retrieved (its nearest rows, so every own row among the nearest questions overall is there)."""
+        sims = self.vectors @ np.asarray(query_vector, dtype=np.float32) if len(self) else np.zeros(0, np.float32)
         if exclude_text is not None and self.texts:
             for i in self._rows_by_text.get(exclude_text, []):
                 sims[i] = -np.inf  # not a neighbour at all
+        n = len(sims)
+        if own is not None and len(own[0]):
+            sims = np.concatenate([sims, np.asarray(own[0], dtype=np.float32)])
+        slugs_of = lambda i: self.slugs[i] if i < n else (own[1][i - n],)  # type: ignore[index]  # noqa: E731
+        if not len(sims):
+            return [list(NO_MEMORY) for _ in entry_slugs]
         k = min(NEIGHBOURS, len(sims))
         top = np.argpartition(-sims, k - 1)[:k]
         top = top[np.argsort(-sims[top], kind="stable")]
@@ -72,7 +82,7 @@ class QueryMemory:
         total = float(np.clip(sims[voters], 0.0, None).sum()) or 1.0
         for rank, i in enumerate(top):
             s = float(sims[i])
-            for slug in self.slugs[i]:
+            for slug in slugs_of(i):
                 if slug not in best:
                     best[slug] = s
                 if rank < VOTERS:
@@ -82,6 +92,14 @@ class QueryMemory:
             cos = best.get(slug, 0.0)
             out.append([cos, cos - nearest if slug in best else -1.0, votes.get(slug, 0.0) / total, nearest])
         return out
+
+    def without(self, slug: str) -> QueryMemory:
+        """The memory as it would be had ``slug`` been published after fitting: no remembered question names it
+        (questions that named it among others keep the others)."""
+        rows = [(i, tuple(s for s in slugs if s != slug)) for i, slugs in enumerate(self.slugs)]
+        keep = [i for i, s in rows if s]
+        texts = [self.texts[i] for i in keep] if self.texts else []
+        return QueryMemory(self.vectors[keep], [rows[i][1] for i in keep], texts)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.vectors.astype(np.float16)

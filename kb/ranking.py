@@ -110,7 +110,8 @@ class ModeModel:
 class RankingModel:
     """Per mode (hybrid / bm25 / dense) a reranker, a decision and its two thresholds."""
 
-    FILE_VERSION = 3  # 2: a LightGBM reranker; 3: with the answered-question memory
+    # 2: a LightGBM reranker; 3: with the answered-question memory; 4: the entries' own questions in the memory
+    FILE_VERSION = 4
 
     def __init__(self, modes: dict[str, ModeModel], record: dict[str, Any], report: dict[str, Any] | None = None,
                  memory: QueryMemory | None = None) -> None:

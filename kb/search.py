@@ -274,7 +274,7 @@ class Searcher:
         dense_rank = np.full(n_entries, -1, dtype=np.int64)
         cos_q, cos_a = np.zeros(n_entries), np.zeros(n_entries)
         matched_row = np.full(n_entries, -1, dtype=np.int64)
-        vec = None
+        vec, own = None, None
         if mode in ("hybrid", "dense") and self.encode_query is not None:
             vec = query_vector if query_vector is not None else self.encode_query([query.text])[0]
             sims, ids = b.faiss_index.search(np.ascontiguousarray(vec[None, :], dtype=np.float32), min(CANDIDATES, n_rows))
@@ -289,6 +289,7 @@ class Searcher:
             first = _first_per_entry(pos)
             dense_rank[pos[first]] = np.arange(len(first))
             matched_row[pos[first]] = ids_k[first]
+            own = (sims_k[is_q], [b.entries[p].slug for p in pos[is_q].tolist()])  # entries' own questions
         reached = np.flatnonzero((bm25_rank >= 0) | (dense_rank >= 0))
         fused = np.zeros(n_entries)
         for ranks in (bm25_rank, dense_rank):  # reciprocal rank fusion, summed in the retrievers' order
@@ -304,14 +305,15 @@ class Searcher:
                 c.dense_rank, c.matched = int(dense_rank[p]), rows.texts[int(matched_row[p])]
                 c.cos_q, c.cos_a = float(cos_q[p]), float(cos_a[p])
             ordered.append(c)
-        self._features(query, ordered, exclude_text, triage, vec, memory_exclude)
+        self._features(query, ordered, exclude_text, triage, vec, memory_exclude, own)
         return ordered
 
     def _features(self, query: PreparedQuery, ordered: list[Candidate], exclude_text: str | None,
-                  triage: TriageView | None, vec: np.ndarray | None = None, memory_exclude: str | None = None) -> None:
+                  triage: TriageView | None, vec: np.ndarray | None = None, memory_exclude: str | None = None,
+                  own: tuple[np.ndarray, list[str]] | None = None) -> None:
         entries = self.build.entries
         if vec is not None and self.memory is not None:
-            memory = self.memory.features(vec, [entries[c.pos].slug for c in ordered], memory_exclude)
+            memory = self.memory.features(vec, [entries[c.pos].slug for c in ordered], memory_exclude, own)
         else:
             memory = [NO_MEMORY] * len(ordered)
         top_bm25 = max((c.bm25 for c in ordered), default=0.0)

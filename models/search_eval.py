@@ -93,6 +93,51 @@ def evaluate(searcher: Searcher, queries: list[dict[str, Any]], k: int = 10,
     return report
 
 
+def new_entries(searcher: Searcher, analyse: Callable[[Sequence[str]], list[TriageResult]] | None = None,
+                mode: str = "hybrid", k: int = 3) -> dict[str, Any]:
+    """How an entry fares the day it is published, before the ranking model is refitted: every entry in turn is
+    searched with no remembered question naming it (QueryMemory.without), by its own questions (title, question,
+    paraphrases) as asked verbatim, and by each with that row left out of the index (a paraphrase the entry does not
+    hold). Reported beside the same searches with the memory as fitted."""
+    if searcher.memory is None or mode not in searcher.modes:
+        return {"skipped": "no answered-question memory or no dense index"}
+    rows = searcher.build.rows
+    entries = searcher.build.entries
+    asked = [(t, int(p)) for t, p, f in zip(rows.texts, rows.entry_pos, rows.field) if f == "question"]
+    triaged: list[TriageResult | None] = []
+    if analyse is not None:
+        for i in tqdm(range(0, len(asked), 64), desc="triage of entry questions", leave=False):
+            triaged += analyse([t for t, _ in asked[i:i + 64]])
+    else:
+        triaged = [None] * len(asked)
+    fitted = searcher.memory
+    counts = {f"{memory} {how}": {"first": 0, "top3": 0, "answered": 0, "confident": 0, "likely": 0, "n": 0}
+              for memory in ("fitted", "new") for how in ("verbatim", "left_out")}
+    try:
+        for pos, entry in enumerate(tqdm(entries, desc="entries as if new", leave=False)):
+            mine = [i for i, (_, p) in enumerate(asked) if p == pos]
+            for memory, mem in (("fitted", fitted), ("new", fitted.without(entry.slug))):
+                searcher.memory = mem
+                for i in mine:
+                    prepared = from_triage(triaged[i]) if triaged[i] is not None else prepare_query(asked[i][0])
+                    for how, exclude in (("verbatim", None), ("left_out", asked[i][0])):
+                        res = searcher.search(prepared, k=k, mode=mode, triage=TriageView.of(triaged[i]),
+                                              exclude_text=exclude)
+                        slugs = [h.slug for h in res.hits]
+                        c = counts[f"{memory} {how}"]
+                        c["n"] += 1
+                        c["first"] += int(slugs[:1] == [entry.slug])
+                        c["top3"] += int(entry.slug in slugs[:3])
+                        c["answered"] += int(slugs[:1] == [entry.slug] and res.tier != "none")
+                        c["confident"] += int(res.tier == "confident")
+                        c["likely"] += int(res.tier == "likely")
+    finally:
+        searcher.memory = fitted
+    return {"entries": len(entries), "mode": mode,
+            **{name: {key: round(v / c["n"], 4) for key, v in c.items() if key != "n"} | {"n": c["n"]}
+               for name, c in counts.items()}}
+
+
 _LAW = re.compile(r"《([^》]+)》")
 
 

@@ -43,6 +43,29 @@ def test_a_question_left_out_does_not_vote_for_itself(memory: QueryMemory) -> No
     assert without["mem_cos"] == 0.0 and without["mem_vote"] == 0.0
 
 
+def test_an_entrys_own_questions_speak_for_it_when_no_remembered_question_does(memory: QueryMemory) -> None:
+    """A new entry (published after fitting) has no calibration question: its own questions, as the dense search
+    retrieved them, are remembered questions too, so its exact question makes it the entry the memory votes for."""
+    q = unit(0.1, 0.1, 1)
+    alone = dict(zip(MEMORY_FEATURES, memory.features(q, ["new-entry"])[0]))
+    assert alone["mem_gap"] == -1.0 and alone["mem_vote"] == 0.0
+    own = (np.array([1.0, 0.6], dtype=np.float32), ["new-entry", "new-entry"])
+    named = [dict(zip(MEMORY_FEATURES, r)) for r in memory.features(q, ["new-entry", "compound"], own=own)]
+    assert named[0]["mem_cos"] == pytest.approx(1.0) and named[0]["mem_gap"] == pytest.approx(0.0)
+    assert named[0]["mem_vote"] > named[1]["mem_vote"] > 0.0 and named[0]["mem_nearest"] == pytest.approx(1.0)
+    # With nothing fitted at all, the entries' own questions are the memory.
+    empty = QueryMemory.of([], np.zeros((0, 3), dtype=np.float32), [])
+    assert empty.features(q, ["new-entry"], own=own)[0][:3] == pytest.approx([1.0, 0.0, 1.6 / 1.6])
+
+
+def test_without_an_entry_is_the_memory_as_if_it_were_published_after_fitting(memory: QueryMemory) -> None:
+    gone = memory.without("deposit-shop")
+    assert gone.slugs == [("deposit-station",), ("traffic",), ("compound",)] and len(gone.vectors) == 3
+    assert "站长扣押金" in gone.texts and "押金不退" not in gone.texts
+    assert dict(zip(MEMORY_FEATURES, gone.features(unit(1, 0.1, 0), ["deposit-shop"])[0]))["mem_gap"] == -1.0
+    assert len(memory) == 4  # the fitted memory itself is untouched
+
+
 def test_questions_nothing_answers_are_not_kept() -> None:
     m = QueryMemory.of(["你好", "押金"], np.vstack([unit(1, 0), unit(0, 1)]), [[], ["deposit"]])
     assert len(m) == 1 and m.slugs == [("deposit",)]

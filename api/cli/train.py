@@ -262,14 +262,19 @@ def train_search_cmd(
 @eval_app.command("search", epilog="Example: jishibang eval search")
 def eval_search_cmd(
     statutes: Annotated[bool, typer.Option(help="Also run the lawbench real-data check (slow the first time).")] = False,
+    new_entries: Annotated[bool, typer.Option(help="Also search every entry by its own questions as if it had been "
+                                              "published after the ranking model was fitted (a few minutes).")] = False,
 ) -> None:
     """Acceptable@1/@3, preferred@1, MRR, tiers and wrong confident answers for BM25, dense and hybrid, with
     triage's issue types as served (kb/eval; never used for fitting)."""
     from models.search_eval import evaluate, load_queries, statute_recall
+    from models.search_eval import new_entries as as_if_new
 
     rt = _runtime()
     searcher = rt.index.load_or_build(_bar())
     report = evaluate(searcher, load_queries(), analyse=rt.triager.analyse_many)
+    if new_entries:
+        report["new_entries"] = as_if_new(searcher, analyse=rt.triager.analyse_many)
     if statutes:
         report["lawbench_statutes"] = statute_recall(_statute_searcher(rt), rt.settings.shared_dir)
     _print_json(report)
