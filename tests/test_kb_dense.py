@@ -83,3 +83,25 @@ def test_the_memory_holds_the_answered_calibration_questions_and_nothing_evaluat
     evaluated |= {prepare_query(r["text"]).text for name in blind_sets() for r in load_blind(name)}
     assert not set(memory) & evaluated
     assert hybrid.searcher.memory is not None and len(hybrid.searcher.memory) == len(memory)
+
+
+def test_an_entry_published_after_fitting_answers_its_own_question(hybrid: IndexManager) -> None:
+    """The ranking model was fitted before this entry existed, so no remembered question names it; its own questions
+    speak for it (kb/memory.py), and a worker asking its question, or close to it, is offered it."""
+    row = {"slug": "test-found-wallet", "kind": "faq", "title": "送餐途中捡到乘客或路人的钱包怎么处理",
+           "question": "送外卖路上捡到一个钱包，里面有证件和现金，应该交给谁？",
+           "paraphrases": ["骑手捡到别人钱包怎么办", "路上捡到手机和证件交去哪里"],
+           "operator_answer": "建议来电人把捡到的钱包、手机、证件交给就近派出所或拨打 110，说明时间地点；不要自行联系陌生人转账取回。",
+           "worker_answer": "捡到的钱包、手机、证件请交给就近派出所，或打 110 说明捡到的时间和地点。",
+           "steps": ["记下捡到的时间地点", "交给就近派出所或拨打 110"], "evidence": [], "referrals": ["police"],
+           "issue_types": ["out_of_scope"], "jurisdiction": "national",
+           "legal_basis": [{"law": "中华人民共和国民法典", "article": "第三百一十四条"}], "review_by": "2027-12-31"}
+    import json
+
+    import_entries(hybrid.store, json.dumps(row, ensure_ascii=False) + "\n", "jsonl", "test", default_status="published")
+    hybrid.rebuild()
+    assert hybrid.searcher.memory is not None and "test-found-wallet" not in {s for ss in hybrid.searcher.memory.slugs for s in ss}
+    exact = hybrid.search(row["question"], k=3)
+    assert exact.hits[0].slug == "test-found-wallet" and exact.tier != "none", exact
+    close = hybrid.search("在小区门口捡到个钱包 里面有身份证 交给保安还是派出所", k=3)
+    assert "test-found-wallet" in [h.slug for h in close.hits], close
