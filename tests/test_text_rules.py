@@ -185,7 +185,8 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
      "我准备今晚收工就去做个了断", "有时候觉得带着孩子一起走算了",
      "有时候想如果我不在了，家里人会不会轻松一点", "没有我他们会过得更好", "我就是个累赘",
      "主要问社保，另外最近总觉得活着没什么意思", "活着冇乜意思", "炭喺车入面烧几耐人会瞓着", "后厨石油气喉漏紧，好大阵味",
-     "如果我哪天开车出了事，保险赔的钱够把贷款还上，家里也轻松点"],
+     "如果我哪天开车出了事，保险赔的钱够把贷款还上，家里也轻松点",
+     "想问下仲裁的事，还有就是做人真系冇意义", "有时候想死了就不用再还网贷了", "日日咁辛苦，真係不要活了"],
 )
 def test_danger_cue_features_fire(text) -> None:
     vector, reasons = danger.context(normalize(text))
@@ -203,7 +204,8 @@ def test_intensifier_death_is_not_a_cue(text) -> None:
 
 
 @pytest.mark.parametrize("text", ["轮胎漏气了，推着车走了两公里", "烧烤炭买好了，今晚驿站聚餐", "这部电影没什么意思",
-                                  "如果我出事了保险赔多少", "要是我出车祸了赔偿金够不够"])
+                                  "如果我出事了保险赔多少", "要是我出车祸了赔偿金够不够", "这样申诉有意义吗",
+                                  "电动车送修了就不用付租金吗", "车走了就不用交停车费了吧"])
 def test_everyday_words_near_the_cues_are_not_cues(text) -> None:
     vector, _ = danger.context(normalize(text))
     assert not vector[: len(danger.cue_groups())].any(), text
