@@ -221,3 +221,23 @@ def test_a_second_worker_follows_the_index_the_first_rebuilt(seeded, tmp_path: P
     assert b.searcher.build.path != before and b.searcher.build.path.name == (tmp_path / "index" / "CURRENT").read_text().strip()
     assert b.searcher.build.manifest["entries"] == a.searcher.build.manifest["entries"]
     assert b.follow(force=True) is False  # nothing newer
+
+
+def test_files_added_after_the_hedge_cap_give_only_their_answerable_rows(ranked: IndexManager) -> None:
+    """The cap on hedges to unanswerable input was set on the older files' mix; a newer file's questions no entry
+    answers stay in it, labelled, but are not read (models/answer_training.ANSWERABLE_ONLY_FILES)."""
+    import json
+    from importlib import resources
+
+    from models.answer_training import ANSWERABLE_ONLY_FILES, labelled_queries
+    from tests.conftest import SHARED
+
+    queries = labelled_queries(ranked.searcher, SHARED, paraphrases=False)
+    for name in ANSWERABLE_ONLY_FILES:
+        rows = [json.loads(line) for line in resources.files("kb").joinpath("calibration", name).read_text(
+            encoding="utf-8").splitlines() if line.strip()]
+        assert any(not r["acceptable"] for r in rows) and any(r["acceptable"] for r in rows)
+        read = [q for q in queries if q.file == name]
+        assert read and all(q.acceptable for q in read)
+        assert len(read) == sum(1 for r in rows if r["acceptable"])
+    assert any(not q.acceptable and q.source == "calibration" for q in queries)  # the older files' stay
