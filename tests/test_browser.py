@@ -300,7 +300,9 @@ def test_console_banner_only_when_no_suggestion_is_likely(api_server: ApiServer,
     assert real == sorted(real, reverse=True)
     page.once("dialog", lambda d: d.accept())  # "当前记录还没保存，确定开始新来电？"
     page.click("#new-call")
-    page.locator("#note").press_sequentially("红烧肉怎么做才好吃要放几勺糖", delay=20)
+    # Keyboard mash: degenerate input is never answered, not even hedged. (An off-topic request such as a recipe
+    # may rightly be offered the entry on what the hotline does and does not handle, so it need not show the banner.)
+    page.locator("#note").press_sequentially("asdfghjkl qwertyuiop", delay=20)
     expect(page.locator("#no-good-answer")).to_be_visible(timeout=30_000)
     shot(page, "console-banner")
 
