@@ -11,6 +11,8 @@ Three more authors (2026-12-06, ``negatives_f`` / ``positives_f``) wrote 570 leg
 the public's own style (long, run-on, heavy words in ordinary use: a relative who died, a fight that is over, a
 resignation refused) and 120 emergencies hidden in the same style: real consultations written by the public were
 flagged far more often than anything the earlier authors wrote (23 of 500 lawbench questions, all without a cue word).
+Another author (2026-12-06, ``negatives_g``) wrote 150 short everyday messages (2-14 characters: 今晚吃啥好, 我到楼下了,
+麻烦你了): with nothing else in them to weigh, such words had become danger signs (9 of 160 flagged, 50 checked).
 Split by a hash of the text like the triage corpus (70/15/15), so a message never changes split and the test
 split is never trained on.
 Operators' "这是紧急情况 / 不是紧急情况" corrections join the training split only (models/feedback_data.py).
