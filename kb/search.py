@@ -289,7 +289,8 @@ class Searcher:
             first = _first_per_entry(pos)
             dense_rank[pos[first]] = np.arange(len(first))
             matched_row[pos[first]] = ids_k[first]
-            own = (sims_k[is_q], [b.entries[p].slug for p in pos[is_q].tolist()])  # entries' own questions
+            if self.memory is not None:  # the entries' own questions join the remembered ones (kb/memory.py)
+                own = (sims_k[is_q], [b.entries[p].slug for p in pos[is_q].tolist()])
         reached = np.flatnonzero((bm25_rank >= 0) | (dense_rank >= 0))
         fused = np.zeros(n_entries)
         for ranks in (bm25_rank, dense_rank):  # reciprocal rank fusion, summed in the retrievers' order

@@ -110,18 +110,20 @@ def new_entries(searcher: Searcher, analyse: Callable[[Sequence[str]], list[Tria
             triaged += analyse([t for t, _ in asked[i:i + 64]])
     else:
         triaged = [None] * len(asked)
+    prepared = [from_triage(r) if r is not None else prepare_query(t) for (t, _), r in zip(asked, triaged)]
+    by_entry: dict[int, list[int]] = {}
+    for i, (_, pos) in enumerate(asked):
+        by_entry.setdefault(pos, []).append(i)
     fitted = searcher.memory
     counts = {f"{memory} {how}": {"first": 0, "top3": 0, "answered": 0, "confident": 0, "likely": 0, "n": 0}
               for memory in ("fitted", "new") for how in ("verbatim", "left_out")}
     try:
         for pos, entry in enumerate(tqdm(entries, desc="entries as if new", leave=False)):
-            mine = [i for i, (_, p) in enumerate(asked) if p == pos]
             for memory, mem in (("fitted", fitted), ("new", fitted.without(entry.slug))):
                 searcher.memory = mem
-                for i in mine:
-                    prepared = from_triage(triaged[i]) if triaged[i] is not None else prepare_query(asked[i][0])
+                for i in by_entry.get(pos, []):
                     for how, exclude in (("verbatim", None), ("left_out", asked[i][0])):
-                        res = searcher.search(prepared, k=k, mode=mode, triage=TriageView.of(triaged[i]),
+                        res = searcher.search(prepared[i], k=k, mode=mode, triage=TriageView.of(triaged[i]),
                                               exclude_text=exclude)
                         slugs = [h.slug for h in res.hits]
                         c = counts[f"{memory} {how}"]
