@@ -427,6 +427,46 @@ def test_someone_hit_by_a_guard_goes_to_the_police_before_the_property() -> None
     assert _first({"access_environment": 0.8}, "小区保安不让骑手进，只能走路送上去") == "property_association"
 
 
+def test_a_platform_payout_goes_to_the_platform_and_freight_to_a_lawyer_not_labour_inspection() -> None:
+    assert _first({"pay_settlement": 0.8}, "众包跑了半年，提现三天了还没到账，客服说在审核") == "platform_enterprise"
+    assert _first({"pay_settlement": 0.8}, "货主拖了我三千多运费一直不给，怎么拿回来") == "union_lawyer"
+    # a station's own deductions stay with labour inspection
+    assert _first({"pay_settlement": 0.8}, "站长这个月扣了我八百工资，说是差评罚款") == "labor_inspection"
+
+
+def test_how_long_to_apply_for_arbitration_goes_to_arbitration_but_a_lost_award_does_not() -> None:
+    assert _first({"pay_settlement": 0.8, "labor_relation": 0.5}, "离职快一年了工资还欠着，仲裁时效过了吗") == \
+        "labor_arbitration"
+    assert _first({"pay_settlement": 0.8}, "公司不服仲裁裁决去法院起诉了，我要怎么办") != "labor_arbitration"
+
+
+def test_helmet_money_is_a_fee_dispute() -> None:
+    assert _first({"deposit_refund": 0.8}, "站点收的头盔钱 离职能退吗") == "labor_inspection"
+    assert _first({"legal_consult": 0.6}, "离职还头盔又扣我45块折旧费") != "traffic_police"
+
+
+def test_children_at_school_in_a_hardship_story_is_hardship_not_enrolment() -> None:
+    assert _first({"family_hardship": 0.9}, "丈夫尿毒症要透析，两个孩子上小学，工会有没有困难帮扶") == "union_hardship"
+    assert _first({"family_hardship": 0.8}, "家里困难，孩子想转学到江门读书，要什么手续") == "education_bureau"
+
+
+def test_a_customer_threatening_a_rider_goes_to_the_police_and_weather_not_to_the_property() -> None:
+    assert _first({"safety_conflict": 0.7, "platform_rules": 0.5}, "顾客说我记住你了，明天在小区门口等你") == "police"
+    assert _first({"access_environment": 0.6, "work_hours": 0.5}, "暴雨天站点还要求正常跑，能不能拒绝出单") != \
+        "property_association"
+    # a job threat is not a threat to the body
+    assert _first({"platform_rules": 0.8}, "站长话我再驳嘴就踢我出群，仲恐吓要罚款") != "police"
+
+
+def test_criminal_and_family_matters_go_to_legal_aid() -> None:
+    assert _first({"out_of_scope": 0.8}, "我弟弟打架被派出所带走了，你们能帮忙请个律师吗") == "legal_aid"
+
+
+def test_who_pays_if_i_get_hurt_goes_to_a_lawyer_before_an_application() -> None:
+    assert _first({"injury": 0.7, "labor_relation": 0.6}, "公司说我们是合作关系，如果我开工受伤谁负责") == "union_lawyer"
+    assert _first({"injury": 0.8}, "昨天送餐摔伤了手，骨折了，怎么报工伤") == "injury_recognition"
+
+
 def test_a_refusal_to_pay_a_deposit_is_a_dispute_not_fraud() -> None:
     """Blocked on WeChat after leaving: the employer's deposit goes to labour inspection; absconding goes to police."""
     assert _first({"deposit_refund": 0.9}, "离职后站长不退1000押金，还把我微信拉黑了") == "labor_inspection"
