@@ -38,3 +38,24 @@ def test_consultation_alarms_counts_flags_checks_and_flags_without_a_cue(tmp_pat
     assert report["flagged_without_a_cue_word"] == 1 and report["false_alarm_rate"] == round(2 / 70, 4)
     assert [e["kind"] for e in report["flagged_examples"]] == ["self_harm_passive", "violence_now"]
     assert consultation_alarms(triager, tmp_path / "elsewhere") is None
+
+
+def test_the_read_sets_figure_pools_every_retired_answer_set_and_drops_the_misses_list() -> None:
+    from models.retired_sets import RETIRED_ANSWER_SETS, retired_answer_rows
+    from models.urgency_eval import read_sets_figures
+
+    class Fixed:
+        """Every message: urgency normal, first door labour inspection."""
+
+        def analyse_many(self, texts: list[str]) -> list[SimpleNamespace]:
+            return [SimpleNamespace(urgency=SimpleNamespace(level="normal"), danger=Danger("none", None, 0.0),
+                                    referrals=[SimpleNamespace(target="labor_inspection")]) for _ in texts]
+
+    rows = [r for _, r in retired_answer_rows() if r["kind"] in ("question", "call_note")]
+    report = read_sets_figures(Fixed())
+    assert report["sets"] == list(RETIRED_ANSWER_SETS) and report["messages"] == len(rows) > 3000
+    with_ref = [r for r in rows if r.get("referrals")]
+    expected = sum("labor_inspection" in r["referrals"] for r in with_ref) / len(with_ref)
+    assert report["first_referral_acceptable"] == round(expected, 4)
+    assert report["urgency_accuracy"] == round(sum(r["urgency"] == "normal" for r in rows) / len(rows), 4)
+    assert "first_referral_misses" not in report

@@ -176,6 +176,9 @@ def eval_urgency_cmd(
                              "work it judges, so a later set can stay unrun.")] = None,
     triage_set: Annotated[list[str] | None, typer.Option(
         "--triage-set", help="Only these blind answer sets' urgency and referral labels (kb/eval/blindN).")] = None,
+    read_sets: Annotated[bool, typer.Option(
+        "--read-sets", help="Also urgency and the first referral on the retired answer sets, pooled (training data "
+                            "now: a wide check for a change to the referral rules, not an unseen figure).")] = False,
 ) -> None:
     """The danger-now detector, urgency and the first referral on the blind crisis and triage sets (written by
     people who never saw the corpus or the cue files) and the held-out crisis split (JSON)."""
@@ -190,7 +193,7 @@ def eval_urgency_cmd(
         raise CliError(str(e)) from e
     settings = get_settings()
     _print_json(evaluate(_triager(), settings.shared_dir, blind=not no_blind, crisis_sets=crisis_set,
-                         triage_sets=triage_set))
+                         triage_sets=triage_set, read_sets=read_sets))
 
 
 @eval_app.command("answers", epilog="Example: jishibang eval answers > answers.json")
