@@ -467,6 +467,30 @@ def test_who_pays_if_i_get_hurt_goes_to_a_lawyer_before_an_application() -> None
     assert _first({"injury": 0.8}, "昨天送餐摔伤了手，骨折了，怎么报工伤") == "injury_recognition"
 
 
+def test_a_case_before_a_court_or_a_body_already_handling_it_keeps_its_door() -> None:
+    assert _first({"pay_settlement": 0.8}, "仲裁书上写终局裁决 公司还能告吗") == "union_lawyer"
+    assert _first({"pay_settlement": 0.8}, "已经向法院起诉站点欠薪，开庭后多久出判决") == "union_lawyer"
+    assert _first({"legal_consult": 0.7}, "劳动监察已经立案了，说要调查，要多久才有结果") == "labor_inspection"
+    assert _first({"legal_consult": 0.7}, "工会律师上礼拜说帮我写申请书，到现在没回") == "union_lawyer"
+
+
+def test_a_station_keeping_an_id_card_or_docking_pay_goes_to_labour_inspection() -> None:
+    assert _first({"labor_relation": 0.7}, "身份证被站点扣着，离职了不给") == "labor_inspection"
+    assert _first({"platform_rules": 0.8, "pay_settlement": 0.5}, "站长扣了我全勤奖，说我请假，我有病假条") == \
+        "labor_inspection"
+
+
+def test_asking_for_hardship_aid_outranks_the_injury_it_comes_from() -> None:
+    assert _first({"injury": 0.8, "family_hardship": 0.6},
+                  "我哥送外卖被撞至今昏迷，家里负担不起医疗费，工会有没有困难帮扶") == "union_hardship"
+
+
+def test_a_traffic_decision_already_made_is_about_compensation() -> None:
+    assert _first({"traffic_accident": 0.9}, "交警调解没谈拢，对方只肯赔三千，我要去法院吗") == "union_lawyer"
+    assert _first({"traffic_accident": 0.9, "injury": 0.5}, "事故认定书说我闯红灯负主责，我的伤还能报职业伤害吗") != \
+        "traffic_police"
+
+
 def test_a_refusal_to_pay_a_deposit_is_a_dispute_not_fraud() -> None:
     """Blocked on WeChat after leaving: the employer's deposit goes to labour inspection; absconding goes to police."""
     assert _first({"deposit_refund": 0.9}, "离职后站长不退1000押金，还把我微信拉黑了") == "labor_inspection"
