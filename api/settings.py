@@ -217,10 +217,14 @@ def get_settings() -> Settings:
 
 
 def configure_logging(settings: Settings) -> None:
+    """Log lines with personal data masked, in every process that logs (the API's workers and the job worker)."""
+    from api.logfilter import install_masking
+
     logging.basicConfig(
         level=getattr(logging, settings.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    install_masking()
 
 
 def export_to_workers(**values: str) -> None:

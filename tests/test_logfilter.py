@@ -32,3 +32,15 @@ def test_phone_in_message_and_in_exception_is_masked() -> None:
 
 def test_order_numbers_and_hotlines_survive() -> None:
     assert _filtered("order 20251103123456789 call 12351") == "order 20251103123456789 call 12351"
+
+
+def test_every_process_that_configures_logging_masks(tmp_path) -> None:
+    """The job worker (`jishibang worker`) logged unmasked lines before: it set up logging without the filter."""
+    import subprocess
+    import sys
+
+    code = ("import logging; from api.settings import configure_logging, get_settings; "
+            "configure_logging(get_settings()); logging.getLogger('kb.builds').info('来电 13800138000 已记录')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={"JISHIBANG_DATA_DIR": str(tmp_path), "PATH": ""}, check=True)
+    assert "[手机号]" in out.stderr and "13800138000" not in out.stderr, out.stderr
