@@ -44,6 +44,8 @@ def test_the_same_ids_as_the_full_tokenizer(tokenizer_dir: Path) -> None:
     texts = _corpus_texts()
     texts += ["".join(rng.choice(pool) for _ in range(rng.randint(1, 120))) for _ in range(3000)]
     texts += ["押金" * 400, "", " ", "ＡＢＣ１２３", "ﬁ café", "Привет，押金"]
+    # a special token's text: the full tokenizer's added-token handling (raw "<s>"), or a piece once normalised ("＜ｓ＞")
+    texts += ["<s>押金", "押金</s>", "＜ｓ＞押金＜／ｓ＞", "<unk><pad>", "<mask>", "<<s>>"]
     texts = ["query: " + t for t in texts]  # as the encoder sends them
     assert compact.encode_batch(texts) == [e.ids for e in full.encode_batch(texts)]
     assert 0 < compact.fallbacks < 3000  # only the texts with an uncovered character went to the full tokenizer
