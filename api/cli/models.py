@@ -31,7 +31,7 @@ def models_build(
     typer.echo(str(out))
     typer.echo("exporting to ONNX (skipped when up to date) ...", err=True)
     typer.echo(str(export_onnx(out, settings.onnx_dir, quantize=int8, force=force)))
-    if write_compact(settings.onnx_dir):  # the serving tokenizer: the same ids in a third of the memory
+    if write_compact(settings.onnx_dir):  # the serving tokenizer: the same ids in a fifth of the memory
         typer.echo("wrote the compact tokenizer", err=True)
 
 
