@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from api import errors, pages
 from api.context import Runtime, open_runtime, seed_if_empty
 from api.limits import BodyLimit
-from api.logfilter import install_masking
 from api.routes import admin, auth, cases, entries, faq, feedback, learning, live, operators, staff, wechat
 from api.security import make_limiter
 from api.settings import Settings, configure_logging, get_settings
@@ -64,7 +63,6 @@ def create_app(settings: Settings | None = None, runtime: Callable[[], Runtime] 
         limit_malloc_arenas()  # before the thread pool's threads allocate (triage.process_memory)
         limit_blas_threads()  # spinning BLAS threads took the cores from the encoder (triage.process_threads)
         configure_logging(settings)
-        install_masking()
         settings.ensure_dirs()
         state = AppState(settings, runtime() if runtime else None)
         app.state.jishibang = state

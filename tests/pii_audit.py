@@ -21,12 +21,10 @@ from triage.pii import PiiSpan, detect, mask
 
 SCAN_KINDS = frozenset({"mobile", "id_card", "bank_card", "plate"})
 SQLITE_MAGIC = b"SQLite format 3\x00"
-# A hex digest or random id (token hashes, statute source ids) is not text anyone wrote: its digit runs are
-# noise that a digit pattern can match ("14164970197d" is no phone number).
-_DIGEST = re.compile(r"(?=.*[a-f])[0-9a-f]{12,}")
-# The same inside a line: a build name in a log line ("build-52d13...e4", a key derived from the entries' text)
-# is blanked before the detectors run, so a run of eleven digits inside it is not read as a phone.
-_DIGEST_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-f]*[a-f])(?=[a-f]*[0-9])[0-9a-f]{12,}(?![0-9A-Za-z])")
+# A hex digest or random id (token hashes, statute source ids, a build name in a log line: "build-52d13...e4") is not
+# text anyone wrote: its digit runs are noise that a digit pattern can match ("14164970197d" is no phone number).
+# Digests are blanked, whole values or inside a line, before the detectors run.
+_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-f]*[a-f])[0-9a-f]{12,}(?![0-9A-Za-z])")
 # Cheap pre-filter: every kind scanned needs an ASCII or full-width digit or letter.
 _MAY_HOLD = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 _CACHE: dict[str, tuple[PiiSpan, ...]] = {}
@@ -34,11 +32,11 @@ _CACHE: dict[str, tuple[PiiSpan, ...]] = {}
 
 def personal_data(text: str) -> tuple[PiiSpan, ...]:
     """The spans of the scanned kinds in ``text`` (cached: databases repeat the same seeded texts)."""
-    if not _MAY_HOLD.search(text) or _DIGEST.fullmatch(text):
+    if not _MAY_HOLD.search(text):
         return ()
     hit = _CACHE.get(text)
     if hit is None:
-        plain = _DIGEST_IN_TEXT.sub(lambda m: "#" * len(m.group()), text)  # same length: spans keep their offsets
+        plain = _DIGEST.sub(lambda m: "#" * len(m.group()), text)  # same length: spans keep their offsets
         hit = tuple(s for s in detect(plain) if s.kind in SCAN_KINDS)
         if len(_CACHE) < 500_000:
             _CACHE[text] = hit

@@ -92,7 +92,7 @@ class PieceLattice:
     """The Unigram model's segmentation in Python, over the compact vocabulary: the same pieces, ids and scores as the
     Rust tokenizer (its ``encode_optimized``: a best path over the pieces that match at each character, ties to the
     earliest start, an unknown character scored ``min score - 10`` and runs of them fused), in a fifth of the memory:
-    the Rust trie of 125,000 pieces took ~97 MB per process, this dict ~20 MB. tests/test_compact_tokenizer.py checks
+    the Rust trie of 125,000 pieces took ~97 MB per process, this dict ~25 MB. tests/test_compact_tokenizer.py checks
     the ids equal the full tokenizer's on every corpus text and thousands of random ones."""
 
     UNK_PENALTY = 10.0
@@ -111,14 +111,14 @@ class PieceLattice:
 
     def segment(self, s: str) -> list[int]:
         n = len(s)
-        index, scores, unk, unk_score = self.index, self.scores, self.unk_id, self.unk_score
+        index, scores, longest, unk, unk_score = self.index, self.scores, self.longest, self.unk_id, self.unk_score
         best = [0.0] * (n + 1)
         start = [-1] * (n + 1)
         node = [0] * (n + 1)
         for i in range(n):
             base = best[i]
             single = False
-            for j in range(i + 1, min(n, i + self.longest.get(s[i], 0)) + 1):
+            for j in range(i + 1, min(n, i + longest.get(s[i], 0)) + 1):
                 k = index.get(s[i:j])
                 if k is None:
                     continue
@@ -162,7 +162,7 @@ class CompactTokenizer:
         from tokenizers import Tokenizer
 
         model = compact["model"]
-        self._lattice = PieceLattice([(p, s) for p, s in model["vocab"]], int(model["unk_id"]))
+        self._lattice = PieceLattice(model["vocab"], int(model["unk_id"]))
         # The Rust tokenizer without its vocabulary (one piece): its normaliser and pre-tokeniser, exactly.
         shell = {**compact, "model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0]], "byte_fallback": False}}
         self._shell = Tokenizer.from_str(json.dumps(shell, ensure_ascii=False))
@@ -177,12 +177,11 @@ class CompactTokenizer:
     @staticmethod
     def _special_ids(compact: dict) -> tuple[int, int]:
         post = compact.get("post_processor") or {}
-        single = [part["SpecialToken"]["id"] for part in post.get("single", []) if "SpecialToken" in part]
-        parts = [part for part in post.get("single", [])]
+        parts = post.get("single", [])
         if (post.get("type") != "TemplateProcessing" or len(parts) != 3 or "SpecialToken" not in parts[0]
                 or "Sequence" not in parts[1] or "SpecialToken" not in parts[2]):
             raise ValueError("the compact tokenizer expects a <s> … </s> template post-processor")
-        bos, eos = (post["special_tokens"][name]["ids"][0] for name in single)
+        bos, eos = (post["special_tokens"][parts[i]["SpecialToken"]["id"]]["ids"][0] for i in (0, 2))
         return int(bos), int(eos)
 
     @classmethod
