@@ -124,10 +124,10 @@ def safety_need(danger: Danger) -> str | None:
     """The need whose best entry leads the suggestions for this danger, or None (no danger, or no such entries)."""
     if danger.level == "none" or danger.kind is None:
         return None
-    if danger.kind in SUPPORT_FIRST:
-        return SUPPORT_NEED
     slugs = first_steps().get(danger.kind) if danger.level == "now" else None
-    return "slug:" + ",".join(slugs) if slugs else None
+    if slugs:
+        return "slug:" + ",".join(slugs)
+    return SUPPORT_NEED if danger.kind in SUPPORT_FIRST else None
 
 
 @dataclass(frozen=True, slots=True)
