@@ -186,7 +186,8 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
      "有时候想如果我不在了，家里人会不会轻松一点", "没有我他们会过得更好", "我就是个累赘",
      "主要问社保，另外最近总觉得活着没什么意思", "活着冇乜意思", "炭喺车入面烧几耐人会瞓着", "后厨石油气喉漏紧，好大阵味",
      "如果我哪天开车出了事，保险赔的钱够把贷款还上，家里也轻松点",
-     "想问下仲裁的事，还有就是做人真系冇意义", "有时候想死了就不用再还网贷了", "日日咁辛苦，真係不要活了"],
+     "想问下仲裁的事，还有就是做人真系冇意义", "有时候想死了就不用再还网贷了", "日日咁辛苦，真係不要活了",
+     "常常想如果我不存在了，家里人会不会轻松一点", "我想一了百了", "想了结自己", "今晚就了结此生"],
 )
 def test_danger_cue_features_fire(text) -> None:
     vector, reasons = danger.context(normalize(text))
@@ -205,7 +206,10 @@ def test_intensifier_death_is_not_a_cue(text) -> None:
 
 @pytest.mark.parametrize("text", ["轮胎漏气了，推着车走了两公里", "烧烤炭买好了，今晚驿站聚餐", "这部电影没什么意思",
                                   "如果我出事了保险赔多少", "要是我出车祸了赔偿金够不够", "这样申诉有意义吗",
-                                  "电动车送修了就不用付租金吗", "车走了就不用交停车费了吧"])
+                                  "电动车送修了就不用付租金吗", "车走了就不用交停车费了吧",
+                                  # settling a dispute or a debt once and for all
+                                  "想把和车行的纠纷一了百了地解决", "工伤赔偿能不能一次性了结", "想尽快了结这宗官司",
+                                  "欠款想一次过了结，可以分期吗"])
 def test_everyday_words_near_the_cues_are_not_cues(text) -> None:
     vector, _ = danger.context(normalize(text))
     assert not vector[: len(danger.cue_groups())].any(), text
@@ -214,6 +218,7 @@ def test_everyday_words_near_the_cues_are_not_cues(text) -> None:
 @pytest.mark.parametrize("text, word", [
     ("我不是想自杀，只是太累了", "自杀"), ("来电人否认轻生想法，主要问欠薪", "轻生"), ("我唔会自杀嘅 唔使担心", "自杀"),
     ("从来没想过跳楼，就是想问工伤", "跳楼"), ("我不想死 我就想活得像个人", "想死"),
+    ("我冇谂过自杀 净系想投诉个平台", "自杀"),
 ])
 def test_a_cue_denied_where_it_stands_is_not_a_cue(text: str, word: str) -> None:
     n = normalize(text)
