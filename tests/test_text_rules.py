@@ -43,6 +43,15 @@ def test_cantonese_folding_keeps_mandarin_words_whole(text: str, folded: str) ->
     assert normalize(text) == folded
 
 
+@pytest.mark.parametrize("text, fixed", [
+    ("仲才要多久才有结果", "仲裁要多久才有结果"), ("公伤认定要什么材料", "工伤认定要什么材料"), ("有没有加斑费", "有没有加班费"),
+    ("仲才仲未出结果", "仲裁还未出结果"),  # with the Cantonese fold in the same pass
+    ("去工商局登记", "去工商局登记"), ("游戏公会", "游戏公会"),  # real words stay
+])
+def test_misspelt_key_words_are_read_as_meant(text: str, fixed: str) -> None:
+    assert normalize(text) == fixed
+
+
 def test_segmenter_uses_domain_dictionary_and_synonyms() -> None:
     words = Segmenter()("骑士被封号了，美团众包站长不退押金")
     assert "骑手" in words and "封号" in words and "美团众包" in words and "押金" in words

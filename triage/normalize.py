@@ -66,7 +66,8 @@ def _converter():  # type: ignore[no-untyped-def]
 
 @lru_cache(maxsize=1)
 def _cantonese_pattern() -> tuple[re.Pattern[str], dict[str, str]]:
-    table = dict(_read_table("cantonese.tsv"))
+    # Cantonese forms and misspelt key words (仲才 -> 仲裁) in one pass, longest form first.
+    table = dict(_read_table("misspellings.tsv")) | dict(_read_table("cantonese.tsv"))
     forms = sorted(table, key=len, reverse=True)
     return re.compile("|".join(map(re.escape, forms))), table
 
@@ -76,7 +77,8 @@ def to_simplified(text: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """Full-width -> half-width, traditional -> simplified, Cantonese -> Mandarin, lower-case Latin.
+    """Full-width -> half-width, traditional -> simplified, Cantonese -> Mandarin, misspelt key words
+    (misspellings.tsv) corrected, lower-case Latin.
 
     >>> normalize("點解我嘅押金仲未退？ＡＰＰ話冇")
     '为什么我的押金还未退?app话没有'
