@@ -46,6 +46,7 @@ def test_cantonese_folding_keeps_mandarin_words_whole(text: str, folded: str) ->
 @pytest.mark.parametrize("text, fixed", [
     ("仲才要多久才有结果", "仲裁要多久才有结果"), ("公伤认定要什么材料", "工伤认定要什么材料"), ("有没有加斑费", "有没有加班费"),
     ("仲才仲未出结果", "仲裁还未出结果"),  # with the Cantonese fold in the same pass
+    ("一建报案在app哪里点", "一键报案在app哪里点"),
     ("去工商局登记", "去工商局登记"), ("游戏公会", "游戏公会"),  # real words stay
 ])
 def test_misspelt_key_words_are_read_as_meant(text: str, fixed: str) -> None:
@@ -179,6 +180,9 @@ def _articles() -> set[tuple[str, str]]:
     ("鼻子被车门撞出血了 已经止住了", "resolved"),
     ("老公被车门夹了手 已经在医院包扎好了", "resolved"),
     ("之前俾个醉酒客打过 已经落咗口供", "resolved"),
+    ("我冇諗過唔做人，只係想問欠落嘅租車錢", "negation"),     # traditional Cantonese denial
+    ("有个阿伯在驿站门口晕倒，救护车已经车咗佢走", "resolved"),  # the ambulance has taken him
+    ("同事摔伤了，已经送去医院了，想问工伤怎么报", "resolved"),
 ])
 def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) -> None:
     """The detector's context features: a denial or a treated injury beside a danger word (the model weighs them)."""
@@ -196,7 +200,9 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
      "主要问社保，另外最近总觉得活着没什么意思", "活着冇乜意思", "炭喺车入面烧几耐人会瞓着", "后厨石油气喉漏紧，好大阵味",
      "如果我哪天开车出了事，保险赔的钱够把贷款还上，家里也轻松点",
      "想问下仲裁的事，还有就是做人真系冇意义", "有时候想死了就不用再还网贷了", "日日咁辛苦，真係不要活了",
-     "常常想如果我不存在了，家里人会不会轻松一点", "我想一了百了", "想了结自己", "今晚就了结此生"],
+     "常常想如果我不存在了，家里人会不会轻松一点", "我想一了百了", "想了结自己", "今晚就了结此生",
+     # putting affairs in order for the family
+     "这几天我把银行卡密码和车钥匙都写在纸上放好了，以后她用得着"],
 )
 def test_danger_cue_features_fire(text) -> None:
     vector, reasons = danger.context(normalize(text))
@@ -218,7 +224,9 @@ def test_intensifier_death_is_not_a_cue(text) -> None:
                                   "电动车送修了就不用付租金吗", "车走了就不用交停车费了吧",
                                   # settling a dispute or a debt once and for all
                                   "想把和车行的纠纷一了百了地解决", "工伤赔偿能不能一次性了结", "想尽快了结这宗官司",
-                                  "欠款想一次过了结，可以分期吗"])
+                                  "欠款想一次过了结，可以分期吗",
+                                  # a joke, not a farewell; a password kept for oneself
+                                  "来电人笑说最后一次麻烦你们，下不为例", "银行卡密码写在本子上了，以后忘了好查"])
 def test_everyday_words_near_the_cues_are_not_cues(text) -> None:
     vector, _ = danger.context(normalize(text))
     assert not vector[: len(danger.cue_groups())].any(), text
@@ -331,6 +339,10 @@ def test_close_deadline_raises_urgency_with_reason() -> None:
     "车行扣住我身份证，唔赔钱唔还",        # papers held
     "二房东断水断电逼我今天搬走",          # put out of a home
     "下周三仲裁开庭，我还没有律师",        # the hearing is days away
+    "房东叫我们三天内搬走，押金也不退",    # put out of a home at short notice
+    "業主今朝話我後日要搬走，按金唔退",    # Cantonese, traditional: the day after tomorrow
+    "房东要我本月底前搬走，只剩一周",
+    "仲裁输了，听说十五天内可以起诉，现在只剩一个礼拜",  # only a week of a time limit left
 ])
 def test_taxonomy_high_situations_in_any_wording(text: str) -> None:
     """The taxonomy's high: vehicle detained, income cut off (a ban or a suspension), serious injury."""
@@ -345,6 +357,7 @@ def test_taxonomy_high_situations_in_any_wording(text: str) -> None:
     "小区不让进，影响配送时效",        # delivery time, not a limitation period
     "前天被推了一下，去医院看了，没事",  # a visit that is over
     "我手机快被打爆了，一天几十个催单电话",  # calls, not blows
+    "明年想搬走，租房合同怎么解除",        # a move planned, not an eviction
 ])
 def test_words_that_only_look_serious_raise_nothing(text: str) -> None:
     assert assess(normalize(text), ents(text), "normal").level == "normal"
@@ -421,6 +434,10 @@ def test_landlords_deposit_goes_to_mediation_not_market_regulation() -> None:
     text = "房东不退我租房押金两千块"
     ranked = [r.target for r in referrals.rank({"deposit_refund": 0.9}, normalize(text), ents(text), "normal")]
     assert ranked[0] in ("mediation", "citizen_hotline") and "market_regulation" not in ranked
+    # the owner (业主) who lets the flat, and an eviction at short notice, are the landlord too
+    for text in ("業主今朝話我後日要搬走，按金1500唔退，我同佢簽咗一年", "二房东叫我们下周搬走，押金不退"):
+        ranked = [r.target for r in referrals.rank({"deposit_refund": 0.9}, normalize(text), ents(text), "high")]
+        assert ranked[0] in ("mediation", "citizen_hotline") and "market_regulation" not in ranked, text
 
 
 def test_a_guard_holding_a_bike_key_for_money_goes_to_the_police_or_the_property() -> None:
@@ -439,6 +456,8 @@ def test_someone_hit_by_a_guard_goes_to_the_police_before_the_property() -> None
     text = "小区门口跟保安吵了几句，保安推搡我，把我推倒了，手肘擦伤"
     assert _first({"safety_conflict": 0.8, "access_environment": 0.6}, text) == "police"
     assert _first({"access_environment": 0.8}, "小区保安不让骑手进，只能走路送上去") == "property_association"
+    # pushed over, and asking whether to call the police
+    assert _first({"safety_conflict": 0.6, "access_environment": 0.7}, "啱啱畀保安推跌咗 要唔要報警") == "police"
 
 
 def test_a_platform_payout_goes_to_the_platform_and_freight_to_a_lawyer_not_labour_inspection() -> None:
