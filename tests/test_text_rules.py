@@ -579,3 +579,28 @@ def test_referral_rules_use_only_known_ids() -> None:
     for rule in data["rules"]:
         assert rule["target"] in data["targets"]
         assert rule["issue_types"] == ["*"] or set(rule["issue_types"]) <= set(issue_types())
+
+
+# --- situation tags (the reranker compares a query's with an entry's) ---------------------------------------
+
+@pytest.mark.parametrize("text, category, tag", [
+    ("业主今朝话我后日要搬走，按金唔退", "counterparty", "landlord"),     # the owner who lets the flat
+    ("二房东叫我们下周搬出去", "counterparty", "landlord"),
+    ("上次打过你们电话说工伤的事，说会有律师回电话，一个礼拜了都没人打来", "stage", "follow_up"),
+    ("来电人再次来电，称上月反映的欠薪仍未解决", "stage", "follow_up"),
+    ("上个月在你们热线登记过押金的事，到现在还没人联系我", "stage", "follow_up"),
+])
+def test_situation_tags_in_everyday_wording(text: str, category: str, tag: str) -> None:
+    from triage.situation import situation
+
+    assert tag in situation(normalize(text)).of(category)
+
+
+@pytest.mark.parametrize("text, category, tag", [
+    ("小区业主投诉我送餐太慢", "counterparty", "landlord"),        # a resident, not a landlord
+    ("仲裁开完庭一个月了还没消息", "stage", "follow_up"),            # waiting for an award, not for us
+])
+def test_situation_tags_do_not_fire_on_look_alikes(text: str, category: str, tag: str) -> None:
+    from triage.situation import situation
+
+    assert tag not in situation(normalize(text)).of(category)
