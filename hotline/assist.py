@@ -124,7 +124,8 @@ def safety_need(danger: Danger) -> str | None:
     """The need whose best entry leads the suggestions for this danger, or None (no danger, or no such entries)."""
     if danger.level == "none" or danger.kind is None:
         return None
-    slugs = first_steps().get(danger.kind) if danger.level == "now" else None
+    # Danger now, and passive ideation (its own level): the listed entries; a kind in the check band pins nothing.
+    slugs = first_steps().get(danger.kind) if danger.level in ("now", "passive") else None
     if slugs:
         return "slug:" + ",".join(slugs)
     return SUPPORT_NEED if danger.kind in SUPPORT_FIRST else None

@@ -25,7 +25,11 @@ def test_every_first_step_is_a_seeded_entry_about_danger() -> None:
 
 def test_the_need_follows_the_level_and_kind_of_danger() -> None:
     assert safety_need(Danger("none", None, 0.1)) is None
-    assert safety_need(Danger("passive", "self_harm_passive", 0.9)) == SUPPORT_NEED
+    # Passive ideation: the entries that ask directly about suicide and give 12356, not stress counselling.
+    need = safety_need(Danger("passive", "self_harm_passive", 0.9))
+    assert need is not None and need.startswith("slug:k3-mental-imminent-danger") and "stress" not in need
+    # Locked in: what to do when confined comes first.
+    assert safety_need(Danger("now", "confinement", 0.9)).startswith("slug:k9-confined-by-landlord-station-agency")
     # Suicidal thoughts with a plan or a goodbye: what the operator does on the spot comes first.
     need = safety_need(Danger("now", "self_harm_active", 0.9))
     assert need is not None and need.startswith("slug:k3-mental-imminent-danger")
