@@ -45,10 +45,13 @@ from typing import Any
 # Retired 2026-12-07 (fifteenth session): kb/eval/blind16 and triage/eval/blind14, reported once in the fourteenth
 # session; kb/eval/blind17 and triage/eval/blind15 were written after them with near copies of their messages
 # dropped, and none of their messages is a near copy of an evaluation query (after normalisation or the query path).
+# Retired 2026-12-07 (fifteenth session, later): kb/eval/blind17 and triage/eval/blind15, reported once that session
+# and read after; kb/eval/blind18 and triage/eval/blind16 were written after them with near copies dropped, and none
+# of their messages is a near copy of an evaluation query.
 RETIRED_ANSWER_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9",
-                       "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16")
+                       "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16", "blind17")
 RETIRED_CRISIS_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9",
-                       "blind10", "blind11", "blind12", "blind13", "blind14")
+                       "blind10", "blind11", "blind12", "blind13", "blind14", "blind15")
 
 # Messages of the retired answer sets that are near copies (difflib ratio > 0.75 after the query path's
 # normalisation) of an evaluation query (kb/eval/queries_q*.jsonl) or of a message of a set still blind: kept out of

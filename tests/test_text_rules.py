@@ -589,6 +589,8 @@ def test_referral_rules_use_only_known_ids() -> None:
     ("上次打过你们电话说工伤的事，说会有律师回电话，一个礼拜了都没人打来", "stage", "follow_up"),
     ("来电人再次来电，称上月反映的欠薪仍未解决", "stage", "follow_up"),
     ("上个月在你们热线登记过押金的事，到现在还没人联系我", "stage", "follow_up"),
+    ("我阿爸以前喺你哋度打過電話，個律師話會覆佢，兩個禮拜都冇消息", "stage", "follow_up"),  # Cantonese
+    ("来电人称打了三次都没人处理，问题是平台扣款", "stage", "follow_up"),
 ])
 def test_situation_tags_in_everyday_wording(text: str, category: str, tag: str) -> None:
     from triage.situation import situation
@@ -599,6 +601,7 @@ def test_situation_tags_in_everyday_wording(text: str, category: str, tag: str) 
 @pytest.mark.parametrize("text, category, tag", [
     ("小区业主投诉我送餐太慢", "counterparty", "landlord"),        # a resident, not a landlord
     ("仲裁开完庭一个月了还没消息", "stage", "follow_up"),            # waiting for an award, not for us
+    ("顾客打了三次电话催单", "stage", "follow_up"),
 ])
 def test_situation_tags_do_not_fire_on_look_alikes(text: str, category: str, tag: str) -> None:
     from triage.situation import situation
