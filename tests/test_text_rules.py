@@ -14,6 +14,7 @@ from triage.errors import TextError
 from triage.lexicon import load_yaml
 from triage.normalize import check_text, normalize
 from triage.segment import Segmenter
+from triage.situation import situation
 from triage.taxonomy import issue_types, referral_targets, urgency_levels
 from triage.pipeline import close_deadlines
 from triage.urgency import assess, cue_reasons
@@ -593,8 +594,6 @@ def test_referral_rules_use_only_known_ids() -> None:
     ("来电人称打了三次都没人处理，问题是平台扣款", "stage", "follow_up"),
 ])
 def test_situation_tags_in_everyday_wording(text: str, category: str, tag: str) -> None:
-    from triage.situation import situation
-
     assert tag in situation(normalize(text)).of(category)
 
 
@@ -604,6 +603,4 @@ def test_situation_tags_in_everyday_wording(text: str, category: str, tag: str) 
     ("顾客打了三次电话催单", "stage", "follow_up"),
 ])
 def test_situation_tags_do_not_fire_on_look_alikes(text: str, category: str, tag: str) -> None:
-    from triage.situation import situation
-
     assert tag not in situation(normalize(text)).of(category)
