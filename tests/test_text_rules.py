@@ -184,6 +184,12 @@ def _articles() -> set[tuple[str, str]]:
     ("我冇諗過唔做人，只係想問欠落嘅租車錢", "negation"),     # traditional Cantonese denial
     ("有个阿伯在驿站门口晕倒，救护车已经车咗佢走", "resolved"),  # the ambulance has taken him
     ("同事摔伤了，已经送去医院了，想问工伤怎么报", "resolved"),
+    # the operator asked what the heavy words meant; a crash where nobody was hurt; words said in anger
+    ("来电女，讲“有时觉得好冇意思”，追问后讲系指盘生意冇意思，唔系指人生", "negation"),
+    ("来电人话唔想再拖累屋企，追问系指车贷想一次过还清", "negation"),
+    ("部车喺隧道冒烟，拖车已经拖走咗，人冇事", "negation"),
+    ("包工头吼要同我拼命，不过佢都系嘴上讲讲", "negation"),
+    ("电台主持人讲骑手心理健康，报了12356", "third_party"),
 ])
 def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) -> None:
     """The detector's context features: a denial or a treated injury beside a danger word (the model weighs them)."""
@@ -203,7 +209,10 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
      "想问下仲裁的事，还有就是做人真系冇意义", "有时候想死了就不用再还网贷了", "日日咁辛苦，真係不要活了",
      "常常想如果我不存在了，家里人会不会轻松一点", "我想一了百了", "想了结自己", "今晚就了结此生",
      # putting affairs in order for the family
-     "这几天我把银行卡密码和车钥匙都写在纸上放好了，以后她用得着"],
+     "这几天我把银行卡密码和车钥匙都写在纸上放好了，以后她用得着",
+     # ... or passed on through the operator; not waking up; "the last time I'll trouble you" as a farewell
+     "你帮我话畀老婆知张银行卡密码", "押金退到我妹妹账户吧，之后我应该不方便处理了", "好累，想一睡不醒",
+     "有时真想瞓着就唔好再醒", "呢次系最后一次打嚟烦你哋"],
 )
 def test_danger_cue_features_fire(text) -> None:
     vector, reasons = danger.context(normalize(text))
@@ -400,6 +409,25 @@ def _now(kind: str) -> danger.Danger:
 
 def _first(scores: dict[str, float], text: str, urgency: str = "normal", d: danger.Danger | None = None) -> str:
     return referrals.rank(scores, normalize(text), ents(text), urgency, d)[0].target
+
+
+@pytest.mark.parametrize("scores, text, door", [
+    # wages owed by a contractor who vanished: still wage arrears; money paid to a fake agency that vanished: police
+    ({"pay_settlement": 0.9}, "网点承包人跑路了，我们12个人三个月工资没发", "labor_inspection"),
+    ({"pay_settlement": 0.9, "labor_relation": 0.5}, "站长上个月底失联，11月工资一直没发，代理商电话没人接", "labor_inspection"),
+    ({"deposit_refund": 0.9}, "交了入职服务费和押金给一家代理公司，交完钱对方跑路了", "police"),
+    # gear forced on a renter is about the money; an injury story naming a wrong-way e-bike is not a traffic-rules question
+    ({"deposit_refund": 0.9}, "租车嗰阵逼我买埋头盔同雨衣，话系套餐，而家唔租可唔可以退", "market_regulation"),
+    ({"injury": 0.9}, "为了躲逆行的电动车摔倒骨折，已经拿到职业伤害确认结论书，后遗症怎么办", "union_lawyer"),
+    # a gear fee on leaving the job: the employer
+    ({"deposit_refund": 0.9}, "离职了 装备费300能退吗", "labor_inspection"),
+    # asking how to apply for legal aid; the road-accident relief fund is not hardship aid; a member's birthday gift
+    ({"pay_settlement": 0.8, "legal_consult": 0.6}, "我是外地来的骑手，想申请法律援助讨工资，要不要开收入证明？", "legal_aid"),
+    ({"traffic_accident": 0.9, "injury": 0.7}, "被车撞了对方逃逸，交警说查不到可以找救助基金垫付", "traffic_police"),
+    ({"union_service": 0.8}, "问会员生日慰问怎么领", "union_membership"),
+])
+def test_the_door_follows_the_situation(scores: dict[str, float], text: str, door: str) -> None:
+    assert _first(scores, text) == door
 
 
 def test_emergency_injury_puts_ambulance_first() -> None:
