@@ -48,10 +48,14 @@ from typing import Any
 # Retired 2026-12-07 (fifteenth session, later): kb/eval/blind17 and triage/eval/blind15, reported once that session
 # and read after; kb/eval/blind18 and triage/eval/blind16 were written after them with near copies dropped, and none
 # of their messages is a near copy of an evaluation query.
+# Retired 2026-12-07 (sixteenth session): kb/eval/blind18 and triage/eval/blind16, reported once in the fifteenth
+# session and read at the start of the sixteenth on models that had not seen them; kb/eval/blind19 and blind20 and
+# triage/eval/blind17 and blind18 were written after them with near copies dropped, and none of their messages is a
+# near copy of an evaluation query.
 RETIRED_ANSWER_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9",
-                       "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16", "blind17")
+                       "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16", "blind17", "blind18")
 RETIRED_CRISIS_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9",
-                       "blind10", "blind11", "blind12", "blind13", "blind14", "blind15")
+                       "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16")
 
 # Messages of the retired answer sets that are near copies (difflib ratio > 0.75 after the query path's
 # normalisation) of an evaluation query (kb/eval/queries_q*.jsonl) or of a message of a set still blind: kept out of
