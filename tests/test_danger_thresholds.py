@@ -96,6 +96,26 @@ def test_a_training_message_never_finds_itself_in_the_memory() -> None:
     assert np.allclose(NeighbourMemory(V, y, k=1, weight=3.0).features(V), 3 * alone)
 
 
+def test_the_memory_is_kept_column_major_and_scores_as_the_row_major_product() -> None:
+    """Stored column-major for speed (vectors.T contiguous); a memory unpickled from an older file in row-major
+    order is converted on first use; the features are the same numbers either way."""
+    import pickle
+
+    from triage.danger import NeighbourMemory, neighbour_scores, unit_rows
+
+    rng = np.random.default_rng(5)
+    V = unit_rows(rng.normal(size=(60, 16)))
+    y = np.arange(60) % 4 == 0
+    q = unit_rows(rng.normal(size=(3, 16)))
+    memory = NeighbourMemory(V, y, k=3, weight=3.0)
+    assert memory.vectors.flags.f_contiguous
+    expected = 3.0 * neighbour_scores(q @ np.ascontiguousarray(V).T, y, 3)
+    assert np.allclose(memory.features(q), expected, atol=1e-6)
+    old = pickle.loads(pickle.dumps(memory))
+    old.vectors = np.ascontiguousarray(old.vectors)  # as an older model file held it
+    assert np.allclose(old.features(q), expected, atol=1e-6) and old.vectors.flags.f_contiguous
+
+
 def test_the_detector_reads_its_neighbours_from_the_encoders_own_vectors() -> None:
     """Not the centred sentence vectors the classifiers read: the encoder's, unit length, for the normalised text."""
     from scipy import sparse

@@ -230,13 +230,24 @@ class NeighbourMemory:
     k: int = 5
     weight: float = 3.0
 
+    def __post_init__(self) -> None:
+        self.vectors = _column_major(self.vectors)
+
     def features(self, unit: np.ndarray, exclude_self: bool = False) -> np.ndarray:
         """(m, 3) for ``unit`` (m, d) unit vectors; ``exclude_self``: ``unit`` is the memory itself (training),
         and a message must not find itself."""
+        if not self.vectors.flags.f_contiguous:  # a memory unpickled from an older model file
+            self.vectors = _column_major(self.vectors)
         sims = np.asarray(unit, dtype=np.float32) @ self.vectors.T
         if exclude_self:
             np.fill_diagonal(sims, -1.0)
         return self.weight * neighbour_scores(sims, self.emergency, self.k)
+
+
+def _column_major(vectors: np.ndarray) -> np.ndarray:
+    """The memory column-major, so ``vectors.T`` is contiguous: one message's product with 18,000 rows took 1.2 ms
+    on the row-major array and 0.6 ms on this one (the same memory; one copy when the model loads)."""
+    return np.asfortranarray(vectors, dtype=np.float32)
 
 
 def neighbour_scores(sims: np.ndarray, emergency: np.ndarray, k: int) -> np.ndarray:
