@@ -190,6 +190,10 @@ def _articles() -> set[tuple[str, str]]:
     ("部车喺隧道冒烟，拖车已经拖走咗，人冇事", "negation"),
     ("包工头吼要同我拼命，不过佢都系嘴上讲讲", "negation"),
     ("电台主持人讲骑手心理健康，报了12356", "third_party"),
+    # "not to jump: I'm on the roof for the washing"; feeling a little better now; a song title
+    ("唔系要跳楼呀，我上天台收衫咋", "negation"),
+    ("喊完一轮，而家好返少少", "resolved"),
+    ("收音机放紧《死都要爱》，跟住唱", "quoted"),
 ])
 def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) -> None:
     """The detector's context features: a denial or a treated injury beside a danger word (the model weighs them)."""
@@ -212,7 +216,10 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
      "这几天我把银行卡密码和车钥匙都写在纸上放好了，以后她用得着",
      # ... or passed on through the operator; not waking up; "the last time I'll trouble you" as a farewell
      "你帮我话畀老婆知张银行卡密码", "押金退到我妹妹账户吧，之后我应该不方便处理了", "好累，想一睡不醒",
-     "有时真想瞓着就唔好再醒", "呢次系最后一次打嚟烦你哋"],
+     "有时真想瞓着就唔好再醒", "呢次系最后一次打嚟烦你哋",
+     # disappointed to wake up; driving into the river; no more need for money after this week; trapped in a lift
+     "早上睁开眼发现自己还活着，有点失望", "真的不想继续活下去了", "有时开着车就想一头冲进江里",
+     "押金不退也无所谓了，过完这个月我都不用再用钱", "电梯卡住了，困在里面快透不过气", "困咗喺𨋢度成半个钟"],
 )
 def test_danger_cue_features_fire(text) -> None:
     vector, reasons = danger.context(normalize(text))
@@ -236,7 +243,9 @@ def test_intensifier_death_is_not_a_cue(text) -> None:
                                   "想把和车行的纠纷一了百了地解决", "工伤赔偿能不能一次性了结", "想尽快了结这宗官司",
                                   "欠款想一次过了结，可以分期吗",
                                   # a joke, not a farewell; a password kept for oneself
-                                  "来电人笑说最后一次麻烦你们，下不为例", "银行卡密码写在本子上了，以后忘了好查"])
+                                  "来电人笑说最后一次麻烦你们，下不为例", "银行卡密码写在本子上了，以后忘了好查",
+                                  # money "no longer needed" for one purchase; pressure "taking the breath away"
+                                  "过了这个月就不用再用钱买电池了", "交完押金以后不用再用钱了吧？", "压力大到喘不过气"])
 def test_everyday_words_near_the_cues_are_not_cues(text) -> None:
     vector, _ = danger.context(normalize(text))
     assert not vector[: len(danger.cue_groups())].any(), text
@@ -425,6 +434,10 @@ def _first(scores: dict[str, float], text: str, urgency: str = "normal", d: dang
     ({"pay_settlement": 0.8, "legal_consult": 0.6}, "我是外地来的骑手，想申请法律援助讨工资，要不要开收入证明？", "legal_aid"),
     ({"traffic_accident": 0.9, "injury": 0.7}, "被车撞了对方逃逸，交警说查不到可以找救助基金垫付", "traffic_police"),
     ({"union_service": 0.8}, "问会员生日慰问怎么领", "union_membership"),
+    # a fake agent who took money and blocked the payer; threats for going to the union; the union's lawyers asked about
+    ({"labor_relation": 0.3}, "有个人说能帮我办骑手证，收了300块之后就把我拉黑了，是不是被骗了", "police"),
+    ({"labor_relation": 0.3}, "队长放话谁去找工会维权就封谁的号，我们还能去吗", "union_lawyer"),
+    ({"union_service": 0.6}, "工会的律师咨询要不要预约？晚上有人吗", "union_lawyer"),
 ])
 def test_the_door_follows_the_situation(scores: dict[str, float], text: str, door: str) -> None:
     assert _first(scores, text) == door
@@ -620,6 +633,8 @@ def test_referral_rules_use_only_known_ids() -> None:
     ("上个月在你们热线登记过押金的事，到现在还没人联系我", "stage", "follow_up"),
     ("我阿爸以前喺你哋度打過電話，個律師話會覆佢，兩個禮拜都冇消息", "stage", "follow_up"),  # Cantonese
     ("来电人称打了三次都没人处理，问题是平台扣款", "stage", "follow_up"),
+    ("我哋站有个兄弟琴晚车祸走咗，屋企人想问点赔", "stage", "death"),  # died in a crash, said softly
+    ("工友上周在工地意外离世", "stage", "death"),
 ])
 def test_situation_tags_in_everyday_wording(text: str, category: str, tag: str) -> None:
     assert tag in situation(normalize(text)).of(category)
