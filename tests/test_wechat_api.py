@@ -36,7 +36,9 @@ AES_KEY = "".join(RNG.choice(string.ascii_letters + string.digits) for _ in rang
 MSG_IDS = itertools.count(6_300_000_000_000_000_000 + RNG.randrange(10**12))
 ID_NUMBER = id18(random.Random(11))
 
-CONFIDENT = "骑手账号被封了三天，申诉一直没回复，怎么办"  # the seeded KB answers it (tests/test_api.py)
+# An entry's own question (k2-account-suspended-appeal): the seeded KB answers it confidently with a wide margin, so a
+# retrained ranking model does not move it to a hedge (a colloquial paraphrase sat at 0.951 against a 0.96 threshold).
+CONFIDENT = "我的骑手账号突然被暂停接单，也没说清楚原因，我该怎么办？"
 UNSURE = "股票明天会涨吗"  # it does not
 EMERGENCY = "我同事送餐被车撞了，现在倒在地上流了很多血"
 SELF_HARM = "我现在站在天台上，欠了平台几万块，不想活了"
