@@ -219,7 +219,9 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
      "有时真想瞓着就唔好再醒", "呢次系最后一次打嚟烦你哋",
      # disappointed to wake up; driving into the river; no more need for money after this week; trapped in a lift
      "早上睁开眼发现自己还活着，有点失望", "真的不想继续活下去了", "有时开着车就想一头冲进江里",
-     "押金不退也无所谓了，过完这个月我都不用再用钱", "电梯卡住了，困在里面快透不过气", "困咗喺𨋢度成半个钟"],
+     "押金不退也无所谓了，过完这个月我都不用再用钱", "电梯卡住了，困在里面快透不过气", "困咗喺𨋢度成半个钟",
+     # a weapon in hand; stopped on the road for a "toll"
+     "几个人手持铁棍围住我的车", "货车在村口被人拦住要买路钱"],
 )
 def test_danger_cue_features_fire(text) -> None:
     vector, reasons = danger.context(normalize(text))
@@ -295,6 +297,18 @@ def test_a_place_means_or_time_at_hand_makes_passive_ideation_danger_now(text: s
     verdict = danger.decide(0.9, passive, 0.5, [], normalize(text))
     assert verdict.kind == kind and verdict.level == ("now" if kind == "self_harm_active" else "passive"), text
     assert any(r.code == "imminent_self_harm" for r in verdict.reasons) == (kind == "self_harm_active")
+
+
+def test_a_danger_now_cue_overrides_passive_ideation_the_kind_model_read_without_its_words() -> None:
+    # Roadside extortion with clubs was read as passive ideation (12356 first); the cue says violence, so 110 first.
+    passive = np.eye(len(danger.KINDS))[danger.KINDS.index("self_harm_passive")]
+    text = normalize("货车在县道被几个人拦下索要过路费，对方手持木棍，我锁了车坐在里面")
+    verdict = danger.decide(0.9, passive, 0.5, danger.context(text)[1], text)
+    assert verdict.kind == "violence_now" and verdict.level == "now"
+    # with the words of a wish to die the reading stays passive ideation
+    text = normalize("有时想把自己锁在房里永远不出来，活着没意思")
+    verdict = danger.decide(0.9, passive, 0.5, danger.context(text)[1], text)
+    assert verdict.kind == "self_harm_passive" and verdict.level == "passive"
 
 
 def test_the_detectors_verdict_makes_an_emergency_with_its_reasons() -> None:

@@ -208,6 +208,11 @@ def decide(probability: float, kind_probs: np.ndarray | None, threshold: float, 
         leaning = next((CUE_KIND[c] for c in CUE_KIND if c in fired), None) if check else None
         return Danger("none", None, round(probability, 4), tuple(r for r in reasons if r.code not in cues), check, leaning)
     kind = KINDS[int(np.argmax(kind_probs))] if kind_probs is not None else "self_harm_active"
+    fired = {r.code for r in reasons}
+    if kind == "self_harm_passive" and "self_harm" not in fired:
+        # The kind model read passive ideation, but no word of it is there and a danger-now cue is (clubs at a
+        # roadside "toll"): answer the danger that is written, 110 first, not 12356.
+        kind = next((CUE_KIND[c] for c in CUE_KIND if c != "self_harm" and c in fired), kind)
     if kind == "self_harm_passive" and normalised is not None and _imminent()[1].search(normalised):
         # A place, the means or a time at hand: danger now (danger.yaml imminent_self_harm), and the operator is told.
         kind, reasons = "self_harm_active", [*reasons, DangerReason("imminent_self_harm", _imminent()[0])]
