@@ -198,26 +198,30 @@ def decide(probability: float, kind_probs: np.ndarray | None, threshold: float, 
     ``check_threshold`` (below ``threshold``): from there up, a message that is not an emergency is a "check"."""
     if normalised is not None and (is_greeting(normalised) or not has_words(normalised)):
         probability = 0.0
+    fired = {r.code for r in reasons}
     if probability < threshold:
         # No danger: keep only the context that explains why a cue word did not count (shown to the operator).
         cues = set(cue_groups())
         check = check_threshold is not None and probability >= check_threshold
         # The kind a check leans to comes from the cue words that fired, not from the kind model: below the line the
         # model's argmax over kinds means little ("累死了" would lean to a threat to life).
-        fired = {r.code for r in reasons} & set(CUE_KIND)
-        leaning = next((CUE_KIND[c] for c in CUE_KIND if c in fired), None) if check else None
+        leaning = _cue_kind(fired) if check else None
         return Danger("none", None, round(probability, 4), tuple(r for r in reasons if r.code not in cues), check, leaning)
     kind = KINDS[int(np.argmax(kind_probs))] if kind_probs is not None else "self_harm_active"
-    fired = {r.code for r in reasons}
     if kind == "self_harm_passive" and "self_harm" not in fired:
         # The kind model read passive ideation, but no word of it is there and a danger-now cue is (clubs at a
         # roadside "toll"): answer the danger that is written, 110 first, not 12356.
-        kind = next((CUE_KIND[c] for c in CUE_KIND if c != "self_harm" and c in fired), kind)
+        kind = _cue_kind(fired - {"self_harm"}) or kind
     if kind == "self_harm_passive" and normalised is not None and _imminent()[1].search(normalised):
         # A place, the means or a time at hand: danger now (danger.yaml imminent_self_harm), and the operator is told.
         kind, reasons = "self_harm_active", [*reasons, DangerReason("imminent_self_harm", _imminent()[0])]
     level = "passive" if RESPONSE[kind] == "passive" else "now"
     return Danger(level, kind, round(probability, 4), tuple(reasons))
+
+
+def _cue_kind(fired: set[str]) -> str | None:
+    """The kind named by the first cue group (in CUE_KIND's order) among ``fired``, or None."""
+    return next((CUE_KIND[c] for c in CUE_KIND if c in fired), None)
 
 
 @dataclass
