@@ -194,6 +194,8 @@ def _articles() -> set[tuple[str, str]]:
     ("唔系要跳楼呀，我上天台收衫咋", "negation"),
     ("喊完一轮，而家好返少少", "resolved"),
     ("收音机放紧《死都要爱》，跟住唱", "quoted"),
+    # "I'm not going to jump", "I wasn't locked up"
+    ("我沒有要跳樓啦，只係想問下賠償", "negation"), ("我沒被關起來，只是手機沒電", "negation"),
 ])
 def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) -> None:
     """The detector's context features: a denial or a treated injury beside a danger word (the model weighs them)."""
@@ -221,7 +223,11 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
      "早上睁开眼发现自己还活着，有点失望", "真的不想继续活下去了", "有时开着车就想一头冲进江里",
      "押金不退也无所谓了，过完这个月我都不用再用钱", "电梯卡住了，困在里面快透不过气", "困咗喺𨋢度成半个钟",
      # a weapon in hand; stopped on the road for a "toll"
-     "几个人手持铁棍围住我的车", "货车在村口被人拦住要买路钱"],
+     "几个人手持铁棍围住我的车", "货车在村口被人拦住要买路钱",
+     # wishing not to wake tomorrow or that one had not woken; "with or without me it's the same"; giving up treatment;
+     # a seizure under way
+     "晚晚瞓前都求听朝唔好醒", "早知嗰日唔好醒返", "躺下永远别起来", "这世上有没有我都一样", "乾脆不治了，爛掉算了",
+     "佢抽紧筋 成个人震", "同事突然口吐白沫倒地"],
 )
 def test_danger_cue_features_fire(text) -> None:
     vector, reasons = danger.context(normalize(text))
@@ -247,7 +253,9 @@ def test_intensifier_death_is_not_a_cue(text) -> None:
                                   # a joke, not a farewell; a password kept for oneself
                                   "来电人笑说最后一次麻烦你们，下不为例", "银行卡密码写在本子上了，以后忘了好查",
                                   # money "no longer needed" for one purchase; pressure "taking the breath away"
-                                  "过了这个月就不用再用钱买电池了", "交完押金以后不用再用钱了吧？", "压力大到喘不过气"])
+                                  "过了这个月就不用再用钱买电池了", "交完押金以后不用再用钱了吧？", "压力大到喘不过气",
+                                  # an early start, a leg cramp, a kitchen knife
+                                  "明天不用醒那么早", "明天别起床那么早", "腿抽筋了好痛", "别吵醒他", "阿妈拿刀杀鸡"])
 def test_everyday_words_near_the_cues_are_not_cues(text) -> None:
     vector, _ = danger.context(normalize(text))
     assert not vector[: len(danger.cue_groups())].any(), text
