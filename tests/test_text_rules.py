@@ -227,7 +227,11 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
      # wishing not to wake tomorrow or that one had not woken; "with or without me it's the same"; giving up treatment;
      # a seizure under way
      "晚晚瞓前都求听朝唔好醒", "早知嗰日唔好醒返", "躺下永远别起来", "这世上有没有我都一样", "乾脆不治了，爛掉算了",
-     "佢抽紧筋 成个人震", "同事突然口吐白沫倒地"],
+     "佢抽紧筋 成个人震", "同事突然口吐白沫倒地",
+     # nobody would notice if I vanished; better not to exist; let heaven take me; repaying in the next life; wishing
+     # tomorrow would not come; giving accounts away; standing at a roof's edge
+     "要是我哪天不见了 也没人知道", "有时觉得自己死咗都冇人理", "真系不如我消失算了", "老天要收我就收吧",
+     "谢谢兄弟们，来世再还", "每晚只想明天别来了", "把游戏账号全部送人了", "天台风好大，我企喺边边望咗好耐"],
 )
 def test_danger_cue_features_fire(text) -> None:
     vector, reasons = danger.context(normalize(text))
@@ -255,7 +259,11 @@ def test_intensifier_death_is_not_a_cue(text) -> None:
                                   # money "no longer needed" for one purchase; pressure "taking the breath away"
                                   "过了这个月就不用再用钱买电池了", "交完押金以后不用再用钱了吧？", "压力大到喘不过气",
                                   # an early start, a leg cramp, a kitchen knife
-                                  "明天不用醒那么早", "明天别起床那么早", "腿抽筋了好痛", "别吵醒他", "阿妈拿刀杀鸡"])
+                                  "明天不用醒那么早", "明天别起床那么早", "腿抽筋了好痛", "别吵醒他", "阿妈拿刀杀鸡",
+                                  # a boss's "明天别来了", delivering everything, a phone nobody noticed missing,
+                                  # "you're done for", a debt paid off once and for all
+                                  "站长说你明天别来了", "东西都送完了今天收工", "手机不见了都没人管", "站长话你死梗喇",
+                                  "想一次还清一了百了"])
 def test_everyday_words_near_the_cues_are_not_cues(text) -> None:
     vector, _ = danger.context(normalize(text))
     assert not vector[: len(danger.cue_groups())].any(), text
