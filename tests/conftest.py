@@ -41,19 +41,28 @@ def pg_url() -> Iterator[str]:
 
 
 def _throwaway_pg() -> Iterator[str]:
+    import time
     import uuid
 
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
 
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    # A busy machine answers slowly, and two test runs at once collide on CREATE DATABASE ("template1 is being
+    # accessed by other users"): retry those. Skip only when no server answers at all, with the reason.
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10})
     name = f"jishibang_t_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL server at {PG_ADMIN_URL}: {str(exc).splitlines()[0]}")
+    for attempt in range(6):
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            break
+        except OperationalError as exc:
+            message = str(exc).splitlines()[0]
+            in_use = "being accessed by other users" in message
+            if attempt == 5 or (not in_use and attempt >= 2):
+                admin.dispose()
+                pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} unavailable after {attempt + 1} tries: {message}")
+            time.sleep(0.5 * (attempt + 1))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     try:
         yield url
