@@ -60,11 +60,15 @@ from typing import Any
 # session and read at its end (blind20) and the start of the eighteenth (blind18, on models that had not seen it);
 # blind20's labels extended to the k12 entries written for its needs. kb/eval/blind21 and triage/eval/blind19 were
 # written after them with near copies dropped.
+# Retired 2026-12-07 (nineteenth session): kb/eval/blind21 and triage/eval/blind19, reported once at the end of the
+# eighteenth session and read then; blind21's labels extended to the k13 entries written for its needs (9 messages).
+# kb/eval/blind22 and triage/eval/blind20 were written after them with near copies dropped.
 RETIRED_ANSWER_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9",
                        "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16", "blind17", "blind18",
-                       "blind19", "blind20")
+                       "blind19", "blind20", "blind21")
 RETIRED_CRISIS_SETS = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9",
-                       "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16", "blind17", "blind18")
+                       "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16", "blind17", "blind18",
+                       "blind19")
 
 # Messages of the retired answer sets that are near copies (difflib ratio > 0.75 after the query path's
 # normalisation) of an evaluation query (kb/eval/queries_q*.jsonl) or of a message of a set still blind: kept out of
