@@ -196,6 +196,10 @@ def _articles() -> set[tuple[str, str]]:
     ("收音机放紧《死都要爱》，跟住唱", "quoted"),
     # "I'm not going to jump", "I wasn't locked up"
     ("我沒有要跳樓啦，只係想問下賠償", "negation"), ("我沒被關起來，只是手機沒電", "negation"),
+    # Cantonese denials normalise to 没有 and 给: "I wasn't locked up by anyone"
+    ("我冇俾人关住，净系部车冇电", "negation"),
+    # a battery manual's warning read out
+    ("電池說明書上寫「熱失控」會起火爆炸，是什麼意思", "quoted"),
 ])
 def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) -> None:
     """The detector's context features: a denial or a treated injury beside a danger word (the model weighs them)."""
@@ -226,7 +230,7 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
      "几个人手持铁棍围住我的车", "货车在村口被人拦住要买路钱",
      # wishing not to wake tomorrow or that one had not woken; "with or without me it's the same"; giving up treatment;
      # a seizure under way
-     "晚晚瞓前都求听朝唔好醒", "早知嗰日唔好醒返", "躺下永远别起来", "这世上有没有我都一样", "乾脆不治了，爛掉算了",
+     "晚晚瞓前都求听朝唔好醒", "早知嗰日唔好醒返", "躺下永远别起来", "这世上有没有我都一样", "有冇我都冇分别", "乾脆不治了，爛掉算了",
      "佢抽紧筋 成个人震", "同事突然口吐白沫倒地",
      # nobody would notice if I vanished; better not to exist; let heaven take me; repaying in the next life; wishing
      # tomorrow would not come; giving accounts away; standing at a roof's edge
@@ -263,7 +267,9 @@ def test_intensifier_death_is_not_a_cue(text) -> None:
                                   # a boss's "明天别来了", delivering everything, a phone nobody noticed missing,
                                   # "you're done for", a debt paid off once and for all
                                   "站长说你明天别来了", "东西都送完了今天收工", "手机不见了都没人管", "站长话你死梗喇",
-                                  "想一次还清一了百了"])
+                                  "想一次还清一了百了",
+                                  # the nail that sticks out; a car with a flat battery stuck in a car park
+                                  "新人唔好硬碰，枪打出头鸟", "车子电瓶没电，被困在地下停车场出不去"])
 def test_everyday_words_near_the_cues_are_not_cues(text) -> None:
     vector, _ = danger.context(normalize(text))
     assert not vector[: len(danger.cue_groups())].any(), text
