@@ -230,7 +230,7 @@ def test_denials_and_treated_injuries_are_read_as_context(text: str, rule: str) 
      "几个人手持铁棍围住我的车", "货车在村口被人拦住要买路钱",
      # wishing not to wake tomorrow or that one had not woken; "with or without me it's the same"; giving up treatment;
      # a seizure under way
-     "晚晚瞓前都求听朝唔好醒", "早知嗰日唔好醒返", "躺下永远别起来", "这世上有没有我都一样", "有冇我都冇分别", "乾脆不治了，爛掉算了",
+     "晚晚瞓前都求听朝唔好醒", "早知嗰日唔好醒返", "躺下永远别起来", "这世上有没有我都一样", "有冇我都冇分别", "觉得活著没甚么意思", "成日谂住跳落去", "唔想再捱落去", "乾脆不治了，爛掉算了",
      "佢抽紧筋 成个人震", "同事突然口吐白沫倒地",
      # nobody would notice if I vanished; better not to exist; let heaven take me; repaying in the next life; wishing
      # tomorrow would not come; giving accounts away; standing at a roof's edge
@@ -344,10 +344,40 @@ def test_the_detectors_verdict_makes_an_emergency_with_its_reasons() -> None:
     assert danger.decide(0.1, None, 0.5, []).level == "none"
 
 
+@pytest.mark.parametrize("text", [
+    # a sentence of suicidal thought in the middle of a long practical question (the model read them as checks)
+    "公司没买工伤保险，法院也执行不到。最近觉得活著没甚么意思，只会拖累一家人。没参保的工伤有个基金可以先垫付吗",
+    "屋企还有两万几网贷要还，呢排夜晚经过北街桥，成日谂住跳落去就唔使再捱落去。罚款可唔可以申诉返？",
+    "仲裁输咗，阿妈喺乡下住院等钱用，我真系好攰，唔知仲有冇意思，唔想再捱落去。去法院告要几多钱？",
+    "这个月倒欠网点三百多 有时候骑着车就想直接冲进江里算了 网点这样扣钱合法吗",
+    "不想活了，押金的事你们帮我问问吧",
+])
+def test_words_of_suicidal_thought_are_passive_ideation_whatever_the_model_reads(text: str) -> None:
+    n = normalize(text)
+    verdict = danger.decide(0.05, None, 0.5, danger.context(n)[1], n, check_threshold=0.02)
+    assert verdict.level == "passive" and verdict.kind == "self_harm_passive", text
+    assert any(r.code == "strong_self_harm" for r in verdict.reasons)
+    assert verdict.probability == 0.05  # the model's own reading is still shown
+
+
+@pytest.mark.parametrize("text", [
+    "早两年我都试过成日谂住唔想活，后来睇咗医生食咗药，而家稳定咗好多",  # over, treated
+    "我冇谂住跳落去，系喺桥头度等客",  # denied where it stands
+    "来电人称调度员电话里说'你不想活了是不是，敢拒单'，属训斥用语",  # quoted
+    "司机话琴晚睇电视讲有货车司机疲劳驾驶冲落海，觉得呢行好高危",  # news
+    "累到不想活，不过今日奖金到手",  # an intensifier
+    "不想再挨骂了，站长天天在群里点名",  # being scolded, not living
+    "上次参加活动不想再活动了",  # 活动 is an activity
+])
+def test_those_words_explained_away_by_context_are_left_to_the_model(text: str) -> None:
+    n = normalize(text)
+    assert danger.decide(0.05, None, 0.5, danger.context(n)[1], n).level == "none", text
+
+
 def test_the_safety_check_band_asks_one_question_and_raises_nothing() -> None:
     from hotline.assist import SAFETY_CHECK, SUPPORT, operator_guidance, support_note
 
-    text = "最近睡不着，总觉得活着没什么意思"
+    text = "最近睡不着，总觉得心里空落落的"
     d = danger.decide(0.3, np.eye(len(danger.KINDS))[0], 0.5, [], normalize(text), check_threshold=0.2)
     assert d.level == "none" and d.check and d.response is None
     assert assess(normalize(text), ents(text), "normal", danger=d).level != "emergency"

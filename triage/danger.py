@@ -95,6 +95,28 @@ def _imminent() -> tuple[str, re.Pattern[str]]:
 
 
 @lru_cache(maxsize=1)
+def _strong() -> tuple[str, re.Pattern[str]]:
+    rule = load_yaml("danger.yaml")["strong_self_harm"]
+    return rule["zh"], _alternation(rule["patterns"])
+
+
+# Context that explains a cue word away: a floor must not override what the model was right to discount.
+EXPLAINING = frozenset({"negation", "resolved", "third_party", "quoted", "denied_cue", "intensifier"})
+
+
+def strong_self_harm(normalised: str, fired: set[str]) -> str | None:
+    """The words of unmistakable suicidal thought in ``normalised`` (danger.yaml strong_self_harm), standing outside
+    intensifier spans and denials, when no context rule in ``fired`` explains them away; else None."""
+    if fired & EXPLAINING:
+        return None
+    shadow, denied = _cue_spans(normalised)
+    for m in _strong()[1].finditer(normalised):
+        if not any(a <= m.start() and m.end() <= b for a, b in (*shadow, *denied)):
+            return m.group(0)
+    return None
+
+
+@lru_cache(maxsize=1)
 def _denial() -> tuple[str, re.Pattern[str]]:
     """The denied-cue rule: a negator ending right before a cue word (at most one linking word between)."""
     rule = load_yaml("danger.yaml")["denied_cue"]
@@ -199,7 +221,15 @@ def decide(probability: float, kind_probs: np.ndarray | None, threshold: float, 
     if normalised is not None and (is_greeting(normalised) or not has_words(normalised)):
         probability = 0.0
     fired = {r.code for r in reasons}
-    if probability < threshold:
+    strong = strong_self_harm(normalised, fired) if normalised is not None and probability < threshold else None
+    if strong is not None:
+        # A floor under the model: these words are passive ideation, however much practical text is around them
+        # (12356 and a direct question; the imminent rule below raises it to danger now when a place, the means
+        # or a time is at hand). The probability shown stays the model's.
+        reasons = [*reasons, DangerReason("strong_self_harm", f"{_strong()[0]}：“{strong}”")]
+        fired.add("strong_self_harm")
+        kind_probs = np.eye(len(KINDS))[KINDS.index("self_harm_passive")]
+    elif probability < threshold:
         # No danger: keep only the context that explains why a cue word did not count (shown to the operator).
         cues = set(cue_groups())
         check = check_threshold is not None and probability >= check_threshold
