@@ -368,6 +368,7 @@ def test_words_of_suicidal_thought_are_passive_ideation_whatever_the_model_reads
     "累到不想活，不过今日奖金到手",  # an intensifier
     "不想再挨骂了，站长天天在群里点名",  # being scolded, not living
     "上次参加活动不想再活动了",  # 活动 is an activity
+    "我说不想活了不是那个意思哈 是不想再这样活了 想问驾照培训补贴",  # taken back at once
 ])
 def test_those_words_explained_away_by_context_are_left_to_the_model(text: str) -> None:
     n = normalize(text)
