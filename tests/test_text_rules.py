@@ -351,6 +351,8 @@ def test_the_detectors_verdict_makes_an_emergency_with_its_reasons() -> None:
     "仲裁输咗，阿妈喺乡下住院等钱用，我真系好攰，唔知仲有冇意思，唔想再捱落去。去法院告要几多钱？",
     "这个月倒欠网点三百多 有时候骑着车就想直接冲进江里算了 网点这样扣钱合法吗",
     "不想活了，押金的事你们帮我问问吧",
+    # an injury the year before last is over; the thought in the next sentence is not
+    "我前年出了工伤，右腿截肢，官司赢了也执行不到。最近觉得活着没什么意思，只会拖累一家人。听说有个基金可以先垫付？",
 ])
 def test_words_of_suicidal_thought_are_passive_ideation_whatever_the_model_reads(text: str) -> None:
     n = normalize(text)
@@ -369,6 +371,7 @@ def test_words_of_suicidal_thought_are_passive_ideation_whatever_the_model_reads
     "不想再挨骂了，站长天天在群里点名",  # being scolded, not living
     "上次参加活动不想再活动了",  # 活动 is an activity
     "我说不想活了不是那个意思哈 是不想再这样活了 想问驾照培训补贴",  # taken back at once
+    "新闻说有个司机被欠薪三个月。他留言说活着没意思，就开车冲进江里了。",  # someone else's story, sentences apart
 ])
 def test_those_words_explained_away_by_context_are_left_to_the_model(text: str) -> None:
     n = normalize(text)

@@ -100,19 +100,31 @@ def _strong() -> tuple[str, re.Pattern[str]]:
     return rule["zh"], _alternation(rule["patterns"])
 
 
-# Context that explains a cue word away: a floor must not override what the model was right to discount.
-EXPLAINING = frozenset({"negation", "resolved", "third_party", "quoted", "denied_cue", "intensifier"})
+# Context that explains a cue word away, so a floor must not override what the model was right to discount: someone
+# else's story or quoted speech before the words or in their sentence ("新闻说…。他说活着没意思"; not a "听说" that
+# opens the practical question after them); a denial or an event that is over in the same sentence ("前年出了工伤。
+# 最近觉得活着没什么意思": the injury is over, the thought is not); intensifiers and denials where the words stand.
+EXPLAINING_BEFORE = ("third_party", "quoted")
+EXPLAINING_NEARBY = ("negation", "resolved")
+_SENTENCE_END = re.compile(r"[。!?;\n…]")
 
 
-def strong_self_harm(normalised: str, fired: set[str]) -> str | None:
+def strong_self_harm(normalised: str) -> str | None:
     """The words of unmistakable suicidal thought in ``normalised`` (danger.yaml strong_self_harm), standing outside
-    intensifier spans and denials, when no context rule in ``fired`` explains them away; else None."""
-    if fired & EXPLAINING:
-        return None
+    intensifier spans and denials, when no context explains them away; else None."""
     shadow, denied = _cue_spans(normalised)
+    rules = _rules()[1]
+    before = [rx for code, _, rx in rules if code in EXPLAINING_BEFORE]
+    nearby = [rx for code, _, rx in rules if code in EXPLAINING_NEARBY]
     for m in _strong()[1].finditer(normalised):
-        if not any(a <= m.start() and m.end() <= b for a, b in (*shadow, *denied)):
-            return m.group(0)
+        if any(a <= m.start() and m.end() <= b for a, b in (*shadow, *denied)):
+            continue
+        starts = [e.end() for e in _SENTENCE_END.finditer(normalised, 0, m.start())]
+        end = _SENTENCE_END.search(normalised, m.end())
+        start, stop = (starts[-1] if starts else 0), (end.start() if end else len(normalised))
+        if any(rx.search(normalised[start:stop]) for rx in nearby) or any(rx.search(normalised[:stop]) for rx in before):
+            continue
+        return m.group(0)
     return None
 
 
@@ -221,7 +233,7 @@ def decide(probability: float, kind_probs: np.ndarray | None, threshold: float, 
     if normalised is not None and (is_greeting(normalised) or not has_words(normalised)):
         probability = 0.0
     fired = {r.code for r in reasons}
-    strong = strong_self_harm(normalised, fired) if normalised is not None and probability < threshold else None
+    strong = strong_self_harm(normalised) if normalised is not None and probability < threshold else None
     if strong is not None:
         # A floor under the model: these words are passive ideation, however much practical text is around them
         # (12356 and a direct question; the imminent rule below raises it to danger now when a place, the means
