@@ -109,20 +109,26 @@ EXPLAINING_NEARBY = ("negation", "resolved")
 _SENTENCE_END = re.compile(r"[。!?;\n…]")
 
 
+@lru_cache(maxsize=1)
+def _explaining() -> tuple[list[re.Pattern[str]], list[re.Pattern[str]]]:
+    """(the context rules read before the words, those read in their sentence)."""
+    rules = _rules()[1]
+    return ([rx for code, _, rx in rules if code in EXPLAINING_BEFORE],
+            [rx for code, _, rx in rules if code in EXPLAINING_NEARBY])
+
+
 def strong_self_harm(normalised: str) -> str | None:
     """The words of unmistakable suicidal thought in ``normalised`` (danger.yaml strong_self_harm), standing outside
     intensifier spans and denials, when no context explains them away; else None."""
     shadow, denied = _cue_spans(normalised)
-    rules = _rules()[1]
-    before = [rx for code, _, rx in rules if code in EXPLAINING_BEFORE]
-    nearby = [rx for code, _, rx in rules if code in EXPLAINING_NEARBY]
+    before, nearby = _explaining()
     for m in _strong()[1].finditer(normalised):
         if any(a <= m.start() and m.end() <= b for a, b in (*shadow, *denied)):
             continue
-        starts = [e.end() for e in _SENTENCE_END.finditer(normalised, 0, m.start())]
+        start = max((e.end() for e in _SENTENCE_END.finditer(normalised, 0, m.start())), default=0)
         end = _SENTENCE_END.search(normalised, m.end())
-        start, stop = (starts[-1] if starts else 0), (end.start() if end else len(normalised))
-        if any(rx.search(normalised[start:stop]) for rx in nearby) or any(rx.search(normalised[:stop]) for rx in before):
+        stop = end.start() if end else len(normalised)
+        if any(rx.search(normalised, start, stop) for rx in nearby) or any(rx.search(normalised, 0, stop) for rx in before):
             continue
         return m.group(0)
     return None
@@ -239,7 +245,6 @@ def decide(probability: float, kind_probs: np.ndarray | None, threshold: float, 
         # (12356 and a direct question; the imminent rule below raises it to danger now when a place, the means
         # or a time is at hand). The probability shown stays the model's.
         reasons = [*reasons, DangerReason("strong_self_harm", f"{_strong()[0]}：“{strong}”")]
-        fired.add("strong_self_harm")
         kind_probs = np.eye(len(KINDS))[KINDS.index("self_harm_passive")]
     elif probability < threshold:
         # No danger: keep only the context that explains why a cue word did not count (shown to the operator).
